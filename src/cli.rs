@@ -1,0 +1,212 @@
+//! Command line. The operator (no subcommand) takes stakater/Reloader's flags with their
+//! exact spellings, so stakater's chart arguments start this binary unchanged.
+
+use std::time::Duration;
+
+use clap::{Args, Parser};
+
+use crate::{annotations::parse_go_duration, strategy::ReloadStrategy};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kube-reloader",
+    version,
+    about = "Rolls Kubernetes workloads when the ConfigMaps and Secrets they use change"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// Go's flag package accepts `--flag`, `--flag=true` and `--flag=false`; stakater's string
+/// flags (`--reload-on-create=true`) take the same words. Values are Go's ParseBool.
+fn go_bool(s: &str) -> Result<bool, String> {
+    crate::annotations::parse_go_bool(s)
+        .ok_or_else(|| format!("{s:?} is not a boolean (accepted: true, false, 1, 0, t, f)"))
+}
+
+fn go_duration(s: &str) -> Result<Duration, String> {
+    parse_go_duration(s).ok_or_else(|| format!("{s:?} is not a duration such as 500ms, 2s or 1m"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OperatorArgs {
+    /// How workloads are rolled: an env var on the container, or a pod-template annotation.
+    #[arg(long, value_enum, default_value = "env-vars")]
+    pub reload_strategy: ReloadStrategy,
+
+    /// Treat every workload as `reloader.stakater.com/auto: "true"` unless it sets auto itself.
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub auto_reload_all: bool,
+
+    /// Roll workloads when a config they use is created.
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub reload_on_create: bool,
+
+    /// Roll workloads when a config they use is deleted (env-vars: the env var is removed).
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub reload_on_delete: bool,
+
+    /// Accepted for stakater compatibility; start-up catch-up needs no flag here.
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub sync_after_restart: bool,
+
+    /// Also roll Argo Rollouts (argoproj.io/v1alpha1).
+    #[arg(long = "is-Argo-Rollouts", alias = "is-argo-rollouts", value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub is_argo_rollouts: bool,
+
+    /// Config kinds not to watch: `configmaps` or `secrets` (not both).
+    #[arg(long, value_delimiter = ',')]
+    pub resources_to_ignore: Vec<String>,
+
+    /// Workload kinds not to roll: `jobs`, `cronjobs`.
+    #[arg(long, value_delimiter = ',')]
+    pub ignored_workload_types: Vec<String>,
+
+    /// Watch only these namespaces (scoped mode; no cluster-wide RBAC needed).
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Single-namespace mode (stakater's env var); `--namespaces` wins over it.
+    #[arg(
+        long = "kubernetes-namespace",
+        env = "KUBERNETES_NAMESPACE",
+        hide = true
+    )]
+    pub kubernetes_namespace: Option<String>,
+
+    /// Namespaces to ignore (global mode only).
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces_to_ignore: Vec<String>,
+
+    /// Only namespaces whose labels match these selectors (global mode only).
+    #[arg(long, value_delimiter = ',')]
+    pub namespace_selector: Vec<String>,
+
+    /// Only ConfigMaps and Secrets whose labels match (applied by the API server).
+    #[arg(long, value_delimiter = ',')]
+    pub resource_label_selector: Vec<String>,
+
+    /// Notify this URL instead of rolling anything.
+    #[arg(long, default_value = "")]
+    pub webhook_url: String,
+
+    /// Leader election through a Lease (needs POD_NAME and POD_NAMESPACE).
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub enable_ha: bool,
+
+    /// Accepted for stakater compatibility; CSI SecretProviderClass support is not built.
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub enable_csi_integration: bool,
+
+    /// Log format: `json`, or empty/`text` for plain text.
+    #[arg(long, default_value = "")]
+    pub log_format: String,
+
+    /// Log level: trace, debug, info, warn(ing), error (fatal and panic map to error).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+
+    /// Accepted for stakater compatibility; no profiling endpoint is ever served.
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub enable_pprof: bool,
+
+    /// Accepted for stakater compatibility; ignored.
+    #[arg(long, default_value = ":6060")]
+    pub pprof_addr: String,
+
+    /// Log and count what would be rolled, but write nothing.
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub dry_run: bool,
+
+    /// Address of the HTTP server for /metrics, /live, /ready and /healthz.
+    #[arg(long, default_value = ":9090")]
+    pub http_addr: String,
+
+    /// Lease timings (stakater PR #1206 spellings).
+    #[arg(long, value_parser = go_duration, default_value = "15s")]
+    pub leader_election_lease_duration: Duration,
+    #[arg(long, value_parser = go_duration, default_value = "10s")]
+    pub leader_election_renew_deadline: Duration,
+    #[arg(long, value_parser = go_duration, default_value = "2s")]
+    pub leader_election_retry_period: Duration,
+
+    #[command(flatten)]
+    pub annotations: AnnotationArgs,
+}
+
+/// Stakater's annotation-override flags.
+#[derive(Debug, Clone, Args)]
+pub struct AnnotationArgs {
+    #[arg(long, default_value = "reloader.stakater.com/auto")]
+    pub auto_annotation: String,
+    #[arg(long, default_value = "configmap.reloader.stakater.com/auto")]
+    pub configmap_auto_annotation: String,
+    #[arg(long, default_value = "secret.reloader.stakater.com/auto")]
+    pub secret_auto_annotation: String,
+    #[arg(long, default_value = "configmap.reloader.stakater.com/reload")]
+    pub configmap_annotation: String,
+    #[arg(long, default_value = "secret.reloader.stakater.com/reload")]
+    pub secret_annotation: String,
+    #[arg(long, default_value = "reloader.stakater.com/search")]
+    pub auto_search_annotation: String,
+    #[arg(long, default_value = "reloader.stakater.com/match")]
+    pub search_match_annotation: String,
+    #[arg(long, default_value = "reloader.stakater.com/ignore")]
+    pub ignore_annotation: String,
+    #[arg(long, default_value = "deployment.reloader.stakater.com/pause-period")]
+    pub pause_deployment_annotation: String,
+    #[arg(long, default_value = "deployment.reloader.stakater.com/paused-at")]
+    pub pause_deployment_time_annotation: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kube-reloader").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn stakater_chart_arguments_parse() {
+        let cli = parse(&[
+            "--reload-strategy=annotations",
+            "--reload-on-create=true",
+            "--reload-on-delete=true",
+            "--is-Argo-Rollouts=true",
+            "--auto-reload-all",
+            "--namespaces-to-ignore=kube-system,flux",
+            "--resources-to-ignore=secrets",
+            "--ignored-workload-types=jobs,cronjobs",
+            "--resource-label-selector=app=x",
+            "--log-format=json",
+            "--enable-ha=false",
+        ])
+        .unwrap();
+        let o = cli.operator;
+        assert_eq!(o.reload_strategy, ReloadStrategy::Annotations);
+        assert!(
+            o.reload_on_create && o.reload_on_delete && o.is_argo_rollouts && o.auto_reload_all
+        );
+        assert!(!o.enable_ha);
+        assert_eq!(o.namespaces_to_ignore, ["kube-system", "flux"]);
+        assert_eq!(o.ignored_workload_types, ["jobs", "cronjobs"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_and_the_accepted_values() {
+        let err = parse(&["--reload-strategy=bogus"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--reload-strategy") && err.contains("env-vars"),
+            "{err}"
+        );
+        let err = parse(&["--reload-on-create=maybe"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--reload-on-create") && err.contains("true, false"),
+            "{err}"
+        );
+    }
+}

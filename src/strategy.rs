@@ -1,0 +1,239 @@
+//! Reload intents → the marker written on the pod template, and the patch that writes it.
+//! `env-vars`: `STAKATER_<NAME>_<CONFIGMAP|SECRET>=<hash>` on the chosen container.
+//! `annotations`: `reloader.stakater.com/last-reloaded-from` with stakater's JSON.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{annotations::LAST_RELOADED_FROM, hash::ConfigHash, kinds::ConfigKind};
+
+/// `--reload-strategy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReloadStrategy {
+    #[default]
+    #[value(name = "env-vars")]
+    EnvVars,
+    #[value(name = "annotations")]
+    Annotations,
+}
+
+/// Stakater's `ConvertToEnvVarName`: uppercase, keep `[A-Z0-9]`, and turn each run of
+/// other bytes that follows a kept one into a single `_`.
+pub fn convert_to_env_var_name(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last_kept = false;
+    for b in text.bytes() {
+        let c = b.to_ascii_uppercase();
+        if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            out.push(c as char);
+            last_kept = true;
+        } else {
+            if last_kept {
+                out.push('_');
+            }
+            last_kept = false;
+        }
+    }
+    out
+}
+
+/// `STAKATER_<NAME>_<TYPE>`.
+pub fn env_var_name(kind: ConfigKind, name: &str) -> String {
+    format!(
+        "STAKATER_{}_{}",
+        convert_to_env_var_name(name),
+        kind.stakater_type()
+    )
+}
+
+/// Stakater's `ReloadSource`, in its field order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadSource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub hash: String,
+    pub container_refs: Vec<String>,
+    pub observed_at: i64,
+}
+
+impl ReloadSource {
+    /// Whether an existing annotation value already records this config at this hash.
+    pub fn recorded_in(existing: &str, kind: ConfigKind, ns: &str, name: &str, hash: &str) -> bool {
+        serde_json::from_str::<ReloadSource>(existing).is_ok_and(|s| {
+            s.kind == kind.stakater_type() && s.namespace == ns && s.name == name && s.hash == hash
+        })
+    }
+}
+
+/// One change to a pod template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// Set (or, with `None`, remove) an env var on a container.
+    Env {
+        container: String,
+        var: String,
+        value: Option<String>,
+    },
+    /// Set the `last-reloaded-from` annotation to this JSON.
+    Annotation(String),
+}
+
+impl Marker {
+    pub fn env(container: &str, kind: ConfigKind, name: &str, hash: Option<ConfigHash>) -> Self {
+        Marker::Env {
+            container: container.to_owned(),
+            var: env_var_name(kind, name),
+            value: hash.map(|h| h.to_string()),
+        }
+    }
+
+    pub fn annotation(source: &ReloadSource) -> Self {
+        Marker::Annotation(serde_json::to_string(source).expect("ReloadSource serializes"))
+    }
+}
+
+/// The pod-template part of a strategic merge patch that writes `markers`: containers
+/// merge by name and env by name, so nothing else in the template is touched.
+pub fn template_patch(markers: &[Marker]) -> Value {
+    let mut containers: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut annotation = None;
+    for m in markers {
+        match m {
+            Marker::Env {
+                container,
+                var,
+                value,
+            } => {
+                let entry = match value {
+                    Some(v) => json!({ "name": var, "value": v }),
+                    None => json!({ "name": var, "$patch": "delete" }),
+                };
+                match containers.iter_mut().find(|(c, _)| c == container) {
+                    Some((_, env)) => env.push(entry),
+                    None => containers.push((container.clone(), vec![entry])),
+                }
+            }
+            Marker::Annotation(v) => annotation = Some(v.clone()),
+        }
+    }
+    let mut template = serde_json::Map::new();
+    if let Some(v) = annotation {
+        template.insert(
+            "metadata".into(),
+            json!({ "annotations": { LAST_RELOADED_FROM: v } }),
+        );
+    }
+    if !containers.is_empty() {
+        let list: Vec<Value> = containers
+            .into_iter()
+            .map(|(name, env)| json!({ "name": name, "env": env }))
+            .collect();
+        template.insert("spec".into(), json!({ "containers": list }));
+    }
+    Value::Object(template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_match_stakater() {
+        assert_eq!(
+            convert_to_env_var_name("www.stakater.com"),
+            "WWW_STAKATER_COM"
+        );
+        assert_eq!(
+            env_var_name(ConfigKind::ConfigMap, "my-config"),
+            "STAKATER_MY_CONFIG_CONFIGMAP"
+        );
+        assert_eq!(
+            env_var_name(ConfigKind::Secret, "db.creds"),
+            "STAKATER_DB_CREDS_SECRET"
+        );
+        // Leading separators are dropped, runs collapse, a trailing one stays.
+        assert_eq!(convert_to_env_var_name("-a--b."), "A_B_");
+        // Collisions exist, as in stakater.
+        assert_eq!(
+            convert_to_env_var_name("a-b"),
+            convert_to_env_var_name("a.b")
+        );
+    }
+
+    #[test]
+    fn reload_source_json_has_stakater_field_order() {
+        let s = ReloadSource {
+            kind: "CONFIGMAP".into(),
+            name: "app".into(),
+            namespace: "ns".into(),
+            hash: "abc".into(),
+            container_refs: vec!["c".into()],
+            observed_at: 1700000000,
+        };
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"type":"CONFIGMAP","name":"app","namespace":"ns","hash":"abc","containerRefs":["c"],"observedAt":1700000000}"#
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(ReloadSource::recorded_in(
+            &json,
+            ConfigKind::ConfigMap,
+            "ns",
+            "app",
+            "abc"
+        ));
+        assert!(!ReloadSource::recorded_in(
+            &json,
+            ConfigKind::ConfigMap,
+            "ns",
+            "app",
+            "abd"
+        ));
+        assert!(!ReloadSource::recorded_in(
+            &json,
+            ConfigKind::Secret,
+            "ns",
+            "app",
+            "abc"
+        ));
+        assert!(!ReloadSource::recorded_in(
+            "not json",
+            ConfigKind::ConfigMap,
+            "ns",
+            "app",
+            "abc"
+        ));
+    }
+
+    #[test]
+    fn template_patch_groups_env_by_container() {
+        let h = ConfigHash::empty();
+        let patch = template_patch(&[
+            Marker::env("a", ConfigKind::ConfigMap, "one", Some(h)),
+            Marker::env("b", ConfigKind::Secret, "two", None),
+            Marker::env("a", ConfigKind::Secret, "three", Some(h)),
+        ]);
+        assert_eq!(
+            patch,
+            json!({ "spec": { "containers": [
+                { "name": "a", "env": [
+                    { "name": "STAKATER_ONE_CONFIGMAP", "value": h.to_string() },
+                    { "name": "STAKATER_THREE_SECRET", "value": h.to_string() }
+                ]},
+                { "name": "b", "env": [ { "name": "STAKATER_TWO_SECRET", "$patch": "delete" } ] }
+            ]}})
+        );
+    }
+
+    #[test]
+    fn template_patch_for_annotation() {
+        let patch = template_patch(&[Marker::Annotation("{}".into())]);
+        assert_eq!(
+            patch,
+            json!({ "metadata": { "annotations": { LAST_RELOADED_FROM: "{}" } } })
+        );
+    }
+}

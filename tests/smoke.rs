@@ -1,0 +1,89 @@
+//! The control plane is real: a Deployment's pod-template change makes the controller
+//! manager create a second ReplicaSet, which is how every reload test observes a rollout.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::{
+    apps::v1::{Deployment, ReplicaSet},
+    core::v1::ConfigMap,
+};
+use serde_json::json;
+use support::{TestNs, wait_for};
+
+/// ReplicaSets in `ns` owned by the Deployment `name`.
+async fn replicasets_of(ns: &TestNs, name: &str) -> Vec<ReplicaSet> {
+    ns.list::<ReplicaSet>()
+        .await
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.kind == "Deployment" && o.name == name)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn template_change_creates_a_second_replicaset() {
+    let ns = TestNs::new("smoke").await;
+    ns.create::<ConfigMap>(json!({
+        "metadata": { "name": "app-config" },
+        "data": { "greeting": "hello" }
+    }))
+    .await;
+    ns.create::<Deployment>(json!({
+        "metadata": { "name": "app" },
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": "app" } },
+            "template": {
+                "metadata": { "labels": { "app": "app" } },
+                "spec": { "containers": [{
+                    "name": "app", "image": "example.invalid/app:1",
+                    "envFrom": [{ "configMapRef": { "name": "app-config" } }]
+                }]}
+            }
+        }
+    }))
+    .await;
+
+    let first = wait_for("the first ReplicaSet", Duration::from_secs(30), || async {
+        let rs = replicasets_of(&ns, "app").await;
+        if rs.len() == 1 { Ok(rs) } else { Err(rs.len()) }
+    })
+    .await;
+
+    ns.merge_patch::<Deployment>(
+        "app",
+        json!({ "spec": { "template": { "metadata": { "annotations": { "changed": "1" } } } } }),
+    )
+    .await;
+
+    let all = wait_for("a second ReplicaSet", Duration::from_secs(30), || async {
+        let rs = replicasets_of(&ns, "app").await;
+        if rs.len() == 2 { Ok(rs) } else { Err(rs.len()) }
+    })
+    .await;
+    let first_uid = first[0].metadata.uid.clone();
+    let new_rs = all
+        .iter()
+        .find(|rs| rs.metadata.uid != first_uid)
+        .expect("one ReplicaSet is new");
+    let annotations = new_rs
+        .spec
+        .template
+        .as_ref()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref());
+    assert_eq!(
+        annotations
+            .and_then(|a| a.get("changed"))
+            .map(String::as_str),
+        Some("1"),
+        "the new ReplicaSet carries the changed template"
+    );
+}

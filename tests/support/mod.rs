@@ -1,0 +1,217 @@
+//! Test support: one real control plane per test run (started through `hack/cluster up`,
+//! or reused when already up), a fresh namespace per test, and small helpers to create,
+//! change and read objects and to wait for a condition with a clear failure message.
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use std::{
+    fmt::Debug,
+    future::Future,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{NamespaceResourceScope, api::core::v1::Namespace};
+use kube::{
+    Api, Client, Config, Resource,
+    api::{ListParams, Patch, PatchParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the control plane once per test process (`hack/cluster up` is idempotent and
+/// locked, so concurrent test binaries share one plane) and returns its kubeconfig path.
+pub fn control_plane() -> &'static Path {
+    static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+    KUBECONFIG.get_or_init(|| {
+        let script = repo_root().join("hack/cluster");
+        let status = Command::new(&script)
+            .arg("up")
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            status.success(),
+            "`hack/cluster up` failed ({status}); see .cache/cluster/*.log"
+        );
+        repo_root().join(".cache/cluster/kubeconfig")
+    })
+}
+
+/// Directory holding the built kubectl and helm.
+pub fn bin_dir() -> PathBuf {
+    repo_root().join(".cache/bin")
+}
+
+/// An admin client for the local control plane.
+pub async fn admin_client() -> Client {
+    let path = control_plane();
+    let kubeconfig = Kubeconfig::read_from(path).expect("read the admin kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("load the admin kubeconfig");
+    Client::try_from(config).expect("build a client")
+}
+
+/// A fresh namespace for one test. Deleted (without waiting) when dropped.
+pub struct TestNs {
+    pub name: String,
+    pub client: Client,
+}
+
+impl TestNs {
+    /// Creates `PREFIX-<pid>-<n>` with the label `kube-reloader-test=true`.
+    pub async fn new(prefix: &str) -> Self {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let client = admin_client().await;
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { "kube-reloader-test": "true" } }
+        }))
+        .unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        TestNs { name, client }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// Creates an object from JSON in this namespace.
+    pub async fn create<K>(&self, obj: serde_json::Value) -> K
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + Debug,
+    {
+        let obj: K = serde_json::from_value(obj).expect("object JSON matches its type");
+        let name = obj.meta().name.clone().unwrap_or_default();
+        self.api::<K>()
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap_or_else(|e| panic!("create {} {name}: {e}", K::kind(&())))
+    }
+
+    /// Reads an object, panicking with its kind and name if it is missing.
+    pub async fn get<K>(&self, name: &str) -> K
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        self.api::<K>()
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {} {name}: {e}", K::kind(&())))
+    }
+
+    /// Applies a JSON merge patch, as a user editing the object would.
+    pub async fn merge_patch<K>(&self, name: &str, patch: serde_json::Value) -> K
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        self.api::<K>()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("patch {} {name}: {e}", K::kind(&())))
+    }
+
+    /// Lists objects of a kind in this namespace.
+    pub async fn list<K>(&self) -> Vec<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        self.api::<K>()
+            .list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("list {}: {e}", K::kind(&())))
+            .items
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        // Best effort and non-blocking: the plane is throw-away, this only keeps a reused
+        // plane tidy between runs.
+        let _ = Command::new(bin_dir().join("kubectl"))
+            .args(["delete", "namespace", &self.name, "--wait=false"])
+            .env("KUBECONFIG", control_plane())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what` and the
+/// last value seen.
+pub async fn wait_for<T, S, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    S: Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, S>>,
+{
+    let start = Instant::now();
+    let mut last;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(seen) => last = seen,
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs the built kubectl against the local plane and returns its stdout; panics on failure.
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    run_tool("kubectl", args, stdin)
+}
+
+fn run_tool(tool: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new(bin_dir().join(tool))
+        .args(args)
+        .env("KUBECONFIG", control_plane())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {tool}: {e}"));
+    let input = stdin.unwrap_or("").to_owned();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("wait for tool");
+    writer.join().unwrap().expect("write tool stdin");
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
