@@ -2,11 +2,19 @@
 //! change, compatible with stakater/Reloader's annotations, flags, hash and env vars.
 
 pub mod annotations;
+pub mod apply;
 pub mod cli;
 pub mod decide;
+pub mod engine;
 pub mod facts;
 pub mod hash;
+pub mod http;
 pub mod kinds;
+pub mod operator;
+pub mod options;
+pub mod plan;
 pub mod references;
 pub mod store;
 pub mod strategy;
+pub mod telemetry;
+pub mod watch;

@@ -1,12 +1,26 @@
 use clap::Parser;
-use kube_reloader::cli::Cli;
+use kube_reloader::{cli::Cli, options::Options, telemetry};
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let _ = cli.operator;
-    eprintln!(
-        "kube-reloader: the operator loop is not built yet (see README, Status); \
-         flags were parsed and are valid"
-    );
-    std::process::ExitCode::FAILURE
+    let args = cli.operator;
+    if let Err(e) = telemetry::init(&args.log_format, &args.log_level) {
+        eprintln!("kube-reloader: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let opts = match Options::from_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("kube-reloader: invalid option {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match kube_reloader::operator::main(opts).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

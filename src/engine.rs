@@ -1,0 +1,305 @@
+//! The engine: one task owns the caches. Watch messages update them; a config whose hash
+//! changed is turned, through the reverse index and `decide`, into pending reloads per
+//! workload; due reloads are planned (pure) and handed to `apply`, at most one write in
+//! flight per workload. Failed writes are retried with backoff, never dropped.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::{sync::mpsc, time::Instant};
+
+use crate::{
+    apply::{Applier, WriteOutcome},
+    decide::{self, Reason},
+    hash::ConfigHash,
+    kinds::{ConfigKey, WorkloadKey},
+    options::Options,
+    plan::{self, PendingItem},
+    store::Store,
+    watch::{ObjKey, Obs, StreamScope, WatchMsg},
+};
+
+#[derive(Default)]
+struct StreamState {
+    synced_once: bool,
+    /// Keys listed during a relist in progress.
+    relisting: Option<HashSet<ObjKey>>,
+}
+
+/// What a reload is waiting for.
+struct Pending {
+    items: Vec<PendingItem>,
+    due: Instant,
+    attempts: u32,
+}
+
+pub struct Engine {
+    opts: Arc<Options>,
+    store: Store,
+    scopes: Vec<StreamScope>,
+    streams: Vec<StreamState>,
+    pending: HashMap<WorkloadKey, Pending>,
+    in_flight: HashSet<WorkloadKey>,
+    applier: Applier,
+    ready: tokio::sync::watch::Sender<bool>,
+}
+
+/// Messages from finished writes back to the engine.
+pub struct Done {
+    key: WorkloadKey,
+    items: Vec<PendingItem>,
+    outcome: WriteOutcome,
+}
+
+impl Engine {
+    pub fn new(
+        opts: Arc<Options>,
+        scopes: Vec<StreamScope>,
+        applier: Applier,
+        ready: tokio::sync::watch::Sender<bool>,
+    ) -> Self {
+        let streams = scopes.iter().map(|_| StreamState::default()).collect();
+        Engine {
+            opts,
+            store: Store::default(),
+            scopes,
+            streams,
+            pending: HashMap::new(),
+            in_flight: HashSet::new(),
+            applier,
+            ready,
+        }
+    }
+
+    pub async fn run(mut self, mut watch_rx: mpsc::Receiver<WatchMsg>) {
+        let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
+        loop {
+            let next_due = self
+                .pending
+                .iter()
+                .filter(|(k, _)| !self.in_flight.contains(*k))
+                .map(|(_, p)| p.due)
+                .min();
+            let sleep = async {
+                match next_due {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = watch_rx.recv() => match msg {
+                    Some(m) => self.on_watch(m),
+                    None => return,
+                },
+                Some(done) = done_rx.recv() => self.on_done(done),
+                () = sleep => self.dispatch_due(&done_tx),
+            }
+        }
+    }
+
+    fn all_synced(&self) -> bool {
+        self.streams.iter().all(|s| s.synced_once)
+    }
+
+    fn on_watch(&mut self, msg: WatchMsg) {
+        match msg {
+            WatchMsg::Init { stream } => self.streams[stream].relisting = Some(HashSet::new()),
+            WatchMsg::InitApply { stream, obs } => {
+                if let Some(seen) = self.streams[stream].relisting.as_mut() {
+                    seen.insert(obs.key());
+                }
+                // On the first list of a stream nothing "changed"; on a relist (after 410
+                // Gone or a lost watch) a differing hash is a change we would otherwise lose.
+                let live = self.streams[stream].synced_once;
+                self.observe(obs, live);
+            }
+            WatchMsg::InitDone { stream } => {
+                let seen = self.streams[stream].relisting.take().unwrap_or_default();
+                if self.streams[stream].synced_once {
+                    let gone: Vec<ObjKey> = self
+                        .cached_keys()
+                        .filter(|k| self.scopes[stream].covers(k) && !seen.contains(k))
+                        .collect();
+                    for key in gone {
+                        self.forget(key, true);
+                    }
+                }
+                self.streams[stream].synced_once = true;
+                if self.all_synced() && !*self.ready.borrow() {
+                    tracing::info!(
+                        configs = self.store.config_count(),
+                        workloads = self.store.workload_count(),
+                        "caches synced; ready"
+                    );
+                    self.ready.send_replace(true);
+                }
+            }
+            WatchMsg::Apply { obs, .. } => self.observe(obs, true),
+            WatchMsg::Delete { key, .. } => self.forget(key, true),
+        }
+    }
+
+    fn cached_keys(&self) -> impl Iterator<Item = ObjKey> + '_ {
+        let c = self.store.configs().map(|(k, _)| ObjKey::Config(k.clone()));
+        let w = self
+            .store
+            .workloads()
+            .map(|f| ObjKey::Workload(f.key.clone()));
+        c.chain(w).collect::<Vec<_>>().into_iter()
+    }
+
+    fn observe(&mut self, obs: Obs, live: bool) {
+        match obs {
+            Obs::Config(key, entry) => {
+                if self.opts.namespace_ignored(&key.namespace) {
+                    return;
+                }
+                let new_hash = entry.hash;
+                let flags = entry.flags;
+                let old = self.store.put_config(key.clone(), entry);
+                let changed = match &old {
+                    Some(o) => o.hash != new_hash,
+                    None => self.opts.reload_on_create,
+                };
+                if live && changed && self.all_synced() {
+                    tracing::info!(config = %key, hash = %new_hash.short(), "config changed");
+                    self.on_config_change(&key, flags, false);
+                }
+            }
+            Obs::Workload(facts) => {
+                let problems_changed = self
+                    .store
+                    .workload(&facts.key)
+                    .is_none_or(|old| old.problems != facts.problems);
+                if problems_changed && !facts.problems.is_empty() {
+                    self.applier.warn_invalid(&facts);
+                }
+                self.store.put_workload(*facts);
+            }
+        }
+    }
+
+    fn forget(&mut self, key: ObjKey, live: bool) {
+        match key {
+            ObjKey::Config(key) => {
+                if let Some(old) = self.store.remove_config(&key)
+                    && live
+                    && self.opts.reload_on_delete
+                    && self.all_synced()
+                {
+                    tracing::info!(config = %key, "config deleted");
+                    self.on_config_change(&key, old.flags, true);
+                }
+            }
+            ObjKey::Workload(key) => {
+                self.store.remove_workload(&key);
+                self.pending.remove(&key);
+            }
+        }
+    }
+
+    fn on_config_change(&mut self, key: &ConfigKey, flags: decide::ConfigFlags, deleted: bool) {
+        for facts in self.store.candidates(key) {
+            let decision = decide::should_reload(
+                &self.opts.decide,
+                facts.key.kind,
+                &facts.rules,
+                key.kind,
+                &key.name,
+                flags,
+            );
+            let reason: Reason = match decision {
+                Ok(r) => r,
+                Err(skip) => {
+                    tracing::debug!(workload = %facts.key, config = %key, ?skip, "not reloading");
+                    continue;
+                }
+            };
+            let item = PendingItem {
+                config: key.clone(),
+                reason,
+                deleted,
+            };
+            let p = self
+                .pending
+                .entry(facts.key.clone())
+                .or_insert_with(|| Pending {
+                    items: Vec::new(),
+                    due: Instant::now(),
+                    attempts: 0,
+                });
+            p.items.retain(|i| i.config != item.config);
+            p.items.push(item);
+        }
+    }
+
+    fn dispatch_due(&mut self, done_tx: &mpsc::Sender<Done>) {
+        let now = Instant::now();
+        let due: Vec<WorkloadKey> = self
+            .pending
+            .iter()
+            .filter(|(k, p)| p.due <= now && !self.in_flight.contains(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some(p) = self.pending.remove(&key) else {
+                continue;
+            };
+            let Some(facts) = self.store.workload(&key).cloned() else {
+                continue;
+            };
+            let hashes =
+                |c: &ConfigKey| -> Option<ConfigHash> { self.store.config(c).map(|e| e.hash) };
+            let write = plan::plan(&self.opts, &facts, &p.items, hashes, unix_now());
+            let Some(write) = write else {
+                tracing::debug!(workload = %key, "already up to date; nothing to write");
+                continue;
+            };
+            self.in_flight.insert(key.clone());
+            let applier = self.applier.clone();
+            let tx = done_tx.clone();
+            let items = p.items;
+            let attempts = p.attempts;
+            tokio::spawn(async move {
+                let outcome = applier.apply(&facts, &write, attempts).await;
+                let _ = tx
+                    .send(Done {
+                        key,
+                        items,
+                        outcome,
+                    })
+                    .await;
+            });
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        self.in_flight.remove(&done.key);
+        if let WriteOutcome::Retry { attempts } = done.outcome {
+            let backoff = Duration::from_millis(500 * 2u64.pow(attempts.min(7)));
+            let p = self.pending.entry(done.key).or_insert_with(|| Pending {
+                items: Vec::new(),
+                due: Instant::now(),
+                attempts,
+            });
+            // Newer items for the same config (arrived meanwhile) win over the failed ones.
+            for item in done.items {
+                if !p.items.iter().any(|i| i.config == item.config) {
+                    p.items.push(item);
+                }
+            }
+            p.attempts = attempts;
+            p.due = Instant::now() + backoff;
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

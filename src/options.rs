@@ -1,0 +1,179 @@
+//! The validated operator options, resolved once from the CLI (and stakater's env vars).
+
+use crate::{
+    annotations::AnnotationKeys,
+    cli::OperatorArgs,
+    decide::DecideOptions,
+    kinds::{ConfigKind, WorkloadKind},
+    strategy::ReloadStrategy,
+};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub keys: AnnotationKeys,
+    pub decide: DecideOptions,
+    pub strategy: ReloadStrategy,
+    pub reload_on_create: bool,
+    pub reload_on_delete: bool,
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    pub namespaces_to_ignore: Vec<String>,
+    pub resource_label_selector: Option<String>,
+    pub watched_configs: Vec<ConfigKind>,
+    pub dry_run: bool,
+    pub http_addr: String,
+}
+
+/// A start-up error that names the flag and what it accepts.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag}: {message}")]
+pub struct OptionError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+fn bad(flag: &'static str, message: String) -> OptionError {
+    OptionError { flag, message }
+}
+
+/// Stakater's selector syntax: `k:v` → `k=v`, `k:*` and `k=*` → `k` (exists).
+pub fn normalize_selector(items: &[String]) -> Option<String> {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|kv| {
+            let kv = match kv.split_once(':') {
+                Some((k, "*")) => k.to_owned(),
+                Some((k, v)) => format!("{k}={v}"),
+                None => kv.clone(),
+            };
+            match kv.split_once('=') {
+                Some((k, "*")) => k.to_owned(),
+                _ => kv,
+            }
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+impl Options {
+    pub fn from_args(a: &OperatorArgs) -> Result<Self, OptionError> {
+        let mut ignored_kinds = Vec::new();
+        for t in &a.ignored_workload_types {
+            ignored_kinds.push(match t.trim() {
+                "jobs" => WorkloadKind::Job,
+                "cronjobs" => WorkloadKind::CronJob,
+                other => {
+                    return Err(bad(
+                        "--ignored-workload-types",
+                        format!("{other:?} is not accepted (accepted: jobs, cronjobs)"),
+                    ));
+                }
+            });
+        }
+        let mut watched = ConfigKind::ALL.to_vec();
+        for r in &a.resources_to_ignore {
+            let kind = match r.trim().to_ascii_lowercase().as_str() {
+                "configmaps" => ConfigKind::ConfigMap,
+                "secrets" => ConfigKind::Secret,
+                other => {
+                    return Err(bad(
+                        "--resources-to-ignore",
+                        format!("{other:?} is not accepted (accepted: configmaps or secrets)"),
+                    ));
+                }
+            };
+            watched.retain(|k| *k != kind);
+        }
+        if watched.is_empty() {
+            return Err(bad(
+                "--resources-to-ignore",
+                "configmaps and secrets cannot both be ignored".into(),
+            ));
+        }
+        let namespaces = if !a.namespaces.is_empty() {
+            a.namespaces.clone()
+        } else {
+            a.kubernetes_namespace
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect()
+        };
+        let an = &a.annotations;
+        let keys = AnnotationKeys {
+            auto: an.auto_annotation.clone(),
+            configmap_auto: an.configmap_auto_annotation.clone(),
+            secret_auto: an.secret_auto_annotation.clone(),
+            configmap_reload: an.configmap_annotation.clone(),
+            secret_reload: an.secret_annotation.clone(),
+            search: an.auto_search_annotation.clone(),
+            search_match: an.search_match_annotation.clone(),
+            ignore: an.ignore_annotation.clone(),
+            pause_period: an.pause_deployment_annotation.clone(),
+            paused_at: an.pause_deployment_time_annotation.clone(),
+            ..AnnotationKeys::default()
+        };
+        Ok(Options {
+            keys,
+            decide: DecideOptions {
+                auto_reload_all: a.auto_reload_all,
+                ignored_workload_kinds: ignored_kinds,
+            },
+            strategy: a.reload_strategy,
+            reload_on_create: a.reload_on_create,
+            reload_on_delete: a.reload_on_delete,
+            namespaces,
+            namespaces_to_ignore: a.namespaces_to_ignore.clone(),
+            resource_label_selector: normalize_selector(&a.resource_label_selector),
+            watched_configs: watched,
+            dry_run: a.dry_run,
+            http_addr: a.http_addr.clone(),
+        })
+    }
+
+    pub fn namespace_ignored(&self, ns: &str) -> bool {
+        self.namespaces.is_empty() && self.namespaces_to_ignore.iter().any(|n| n == ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn opts(args: &[&str]) -> Result<Options, OptionError> {
+        let cli = Cli::try_parse_from(std::iter::once("kube-reloader").chain(args.iter().copied()))
+            .unwrap();
+        Options::from_args(&cli.operator)
+    }
+
+    #[test]
+    fn bad_lists_name_the_flag() {
+        let e = opts(&["--ignored-workload-types=pods"]).unwrap_err();
+        assert_eq!(e.flag, "--ignored-workload-types");
+        assert!(e.to_string().contains("jobs, cronjobs"));
+        let e = opts(&["--resources-to-ignore=configmaps,secrets"]).unwrap_err();
+        assert!(e.to_string().contains("both"));
+    }
+
+    #[test]
+    fn stakater_selector_syntax() {
+        let s =
+            |v: &[&str]| normalize_selector(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            s(&["a:b", "c:*", "d=*", "e=f"]).as_deref(),
+            Some("a=b,c,d,e=f")
+        );
+        assert_eq!(s(&[]), None);
+    }
+
+    #[test]
+    fn ignored_kinds_and_scope() {
+        let o = opts(&["--resources-to-ignore=Secrets", "--namespaces=a,b"]).unwrap();
+        assert_eq!(o.watched_configs, [ConfigKind::ConfigMap]);
+        assert_eq!(o.namespaces, ["a", "b"]);
+        assert!(!o.namespace_ignored("kube-system"));
+    }
+}

@@ -1,0 +1,289 @@
+//! Pending reloads of one workload → the one write that brings it up to date (pure).
+//! Markers already in place are left out, so replays, retries and restarts write nothing.
+
+use crate::{
+    decide::{Reason, target_container},
+    hash::ConfigHash,
+    kinds::ConfigKey,
+    options::Options,
+    store::WorkloadFacts,
+    strategy::{Marker, ReloadSource, ReloadStrategy, env_var_name},
+};
+
+/// A reload waiting for its workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingItem {
+    pub config: ConfigKey,
+    pub reason: Reason,
+    pub deleted: bool,
+}
+
+/// One write to one workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    pub markers: Vec<Marker>,
+    /// The configs this write reloads for (for Events and logs).
+    pub configs: Vec<ConfigKey>,
+}
+
+/// Stakater's annotation-strategy hash for a deleted config.
+pub fn delete_marker_hash() -> ConfigHash {
+    use sha1::{Digest, Sha1};
+    let d: [u8; 20] = Sha1::digest(b"__RELOADER_EMPTY_DELETE_MARKER__").into();
+    ConfigHash::parse(&d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .expect("40 hex digits")
+}
+
+pub fn plan(
+    opts: &Options,
+    facts: &WorkloadFacts,
+    items: &[PendingItem],
+    current_hash: impl Fn(&ConfigKey) -> Option<ConfigHash>,
+    now_unix: i64,
+) -> Option<Write> {
+    let mut write = Write {
+        markers: Vec::new(),
+        configs: Vec::new(),
+    };
+    for item in items {
+        let key = &item.config;
+        let Some(container) = target_container(&facts.refs, key.kind, &key.name, item.reason)
+        else {
+            tracing::debug!(workload = %facts.key, config = %key, "no container references the config");
+            continue;
+        };
+        // The hash now, not when the change was seen: coalesced changes write the latest.
+        let hash = match (item.deleted, current_hash(key)) {
+            (false, Some(h)) => Some(h),
+            (true, None) => None,
+            (false, None) => continue, // deleted since; a delete item covers it if wanted
+            (true, Some(h)) => Some(h), // re-created since: reload to its new content
+        };
+        match opts.strategy {
+            ReloadStrategy::EnvVars => {
+                let var = env_var_name(key.kind, &key.name);
+                let present = facts.env_value(container, &var);
+                let wanted = hash.map(|h| h.to_string());
+                if present == wanted.as_deref() {
+                    continue;
+                }
+                write
+                    .markers
+                    .push(Marker::env(container, key.kind, &key.name, hash));
+            }
+            ReloadStrategy::Annotations => {
+                let h = hash.unwrap_or_else(delete_marker_hash).to_string();
+                let recorded = facts.annotation_marker.as_deref().is_some_and(|a| {
+                    ReloadSource::recorded_in(a, key.kind, &key.namespace, &key.name, &h)
+                });
+                if recorded {
+                    continue;
+                }
+                // Only the last source fits stakater's single annotation.
+                write
+                    .markers
+                    .retain(|m| !matches!(m, Marker::Annotation(_)));
+                write.markers.push(Marker::annotation(&ReloadSource {
+                    kind: key.kind.stakater_type().into(),
+                    name: key.name.clone(),
+                    namespace: key.namespace.clone(),
+                    hash: h,
+                    container_refs: vec![container.to_owned()],
+                    observed_at: now_unix,
+                }));
+            }
+        }
+        write.configs.push(key.clone());
+    }
+    (!write.markers.is_empty()).then_some(write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        cli::Cli,
+        kinds::{ConfigKind, WorkloadKey, WorkloadKind},
+        references::{ConfigRef, PodRefs},
+        store::EnvMarker,
+    };
+    use clap::Parser;
+
+    fn opts(strategy: &str) -> Options {
+        let cli = Cli::try_parse_from(["x", &format!("--reload-strategy={strategy}")]).unwrap();
+        Options::from_args(&cli.operator).unwrap()
+    }
+
+    fn cm(name: &str) -> ConfigKey {
+        ConfigKey {
+            kind: ConfigKind::ConfigMap,
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    fn facts(env: &[(&str, &str)]) -> WorkloadFacts {
+        WorkloadFacts {
+            key: WorkloadKey {
+                kind: WorkloadKind::Deployment,
+                namespace: "ns".into(),
+                name: "w".into(),
+            },
+            uid: "u".into(),
+            rules: Default::default(),
+            refs: PodRefs {
+                first_container: Some("main".into()),
+                refs: vec![ConfigRef {
+                    kind: ConfigKind::ConfigMap,
+                    name: "used".into(),
+                    container: "side".into(),
+                }],
+            },
+            env_markers: env
+                .iter()
+                .map(|(v, val)| EnvMarker {
+                    container: "side".into(),
+                    var: v.to_string(),
+                    value: val.to_string(),
+                })
+                .collect(),
+            annotation_marker: None,
+            suspended: false,
+            problems: vec![],
+        }
+    }
+
+    fn item(name: &str, reason: Reason, deleted: bool) -> PendingItem {
+        PendingItem {
+            config: cm(name),
+            reason,
+            deleted,
+        }
+    }
+
+    #[test]
+    fn env_marker_on_the_referencing_container_and_idempotent() {
+        let h = ConfigHash::empty();
+        let w = plan(
+            &opts("env-vars"),
+            &facts(&[]),
+            &[item("used", Reason::Auto, false)],
+            |_| Some(h),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            w.markers,
+            [Marker::env("side", ConfigKind::ConfigMap, "used", Some(h))]
+        );
+        let done = facts(&[("STAKATER_USED_CONFIGMAP", &h.to_string())]);
+        assert_eq!(
+            plan(
+                &opts("env-vars"),
+                &done,
+                &[item("used", Reason::Auto, false)],
+                |_| Some(h),
+                0
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn auto_without_reference_writes_nothing_but_named_uses_first_container() {
+        let h = ConfigHash::empty();
+        let o = opts("env-vars");
+        assert_eq!(
+            plan(
+                &o,
+                &facts(&[]),
+                &[item("other", Reason::Auto, false)],
+                |_| Some(h),
+                0
+            ),
+            None
+        );
+        let w = plan(
+            &o,
+            &facts(&[]),
+            &[item("other", Reason::Named, false)],
+            |_| Some(h),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            w.markers,
+            [Marker::env("main", ConfigKind::ConfigMap, "other", Some(h))]
+        );
+    }
+
+    #[test]
+    fn delete_removes_the_env_var_only_when_present() {
+        let o = opts("env-vars");
+        let present = facts(&[("STAKATER_USED_CONFIGMAP", "x")]);
+        let w = plan(
+            &o,
+            &present,
+            &[item("used", Reason::Auto, true)],
+            |_| None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            w.markers,
+            [Marker::env("side", ConfigKind::ConfigMap, "used", None)]
+        );
+        assert_eq!(
+            plan(
+                &o,
+                &facts(&[]),
+                &[item("used", Reason::Auto, true)],
+                |_| None,
+                0
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn annotations_strategy_compares_the_hash_not_observed_at() {
+        let o = opts("annotations");
+        let h = ConfigHash::empty();
+        let w = plan(
+            &o,
+            &facts(&[]),
+            &[item("used", Reason::Auto, false)],
+            |_| Some(h),
+            42,
+        )
+        .unwrap();
+        let Marker::Annotation(json) = &w.markers[0] else {
+            panic!("annotation expected")
+        };
+        assert!(json.contains(&h.to_string()) && json.contains("\"observedAt\":42"));
+        let mut done = facts(&[]);
+        done.annotation_marker = Some(json.clone());
+        assert_eq!(
+            plan(
+                &o,
+                &done,
+                &[item("used", Reason::Auto, false)],
+                |_| Some(h),
+                99
+            ),
+            None
+        );
+        let deleted = plan(
+            &o,
+            &facts(&[]),
+            &[item("used", Reason::Auto, true)],
+            |_| None,
+            0,
+        )
+        .unwrap();
+        let Marker::Annotation(json) = &deleted.markers[0] else {
+            panic!()
+        };
+        assert!(json.contains(&delete_marker_hash().to_string()));
+    }
+}

@@ -1,0 +1,274 @@
+//! Watches turned into compact observations: each object is reduced (configs to a hash,
+//! workloads to facts) the moment it arrives and sent to the engine; nothing else is kept.
+
+use std::fmt::Debug;
+
+use futures::StreamExt;
+use k8s_openapi::{
+    NamespaceResourceScope,
+    api::{
+        apps::v1::{DaemonSet, Deployment, StatefulSet},
+        core::v1::{ConfigMap, Secret},
+    },
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    runtime::{WatchStreamExt, watcher},
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::{
+    annotations::AnnotationKeys,
+    decide::ConfigFlags,
+    facts, hash,
+    kinds::{ConfigKey, ConfigKind, WorkloadKey},
+    options::Options,
+    store::{ConfigEntry, WorkloadFacts},
+};
+
+/// The key of anything the engine caches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ObjKey {
+    Config(ConfigKey),
+    Workload(WorkloadKey),
+}
+
+impl ObjKey {
+    pub fn namespace(&self) -> &str {
+        match self {
+            ObjKey::Config(k) => &k.namespace,
+            ObjKey::Workload(k) => &k.namespace,
+        }
+    }
+}
+
+/// One reduced object.
+#[derive(Debug)]
+pub enum Obs {
+    Config(ConfigKey, ConfigEntry),
+    Workload(Box<WorkloadFacts>),
+}
+
+impl Obs {
+    pub fn key(&self) -> ObjKey {
+        match self {
+            Obs::Config(k, _) => ObjKey::Config(k.clone()),
+            Obs::Workload(f) => ObjKey::Workload(f.key.clone()),
+        }
+    }
+}
+
+/// What a watch stream tells the engine. `stream` identifies the watch (one per
+/// resource and namespace scope) so a relist can be diffed against what it listed before.
+#[derive(Debug)]
+pub enum WatchMsg {
+    /// A (re)list starts.
+    Init {
+        stream: usize,
+    },
+    /// An object of the (re)list.
+    InitApply {
+        stream: usize,
+        obs: Obs,
+    },
+    /// The (re)list is complete: objects of this stream not listed are gone.
+    InitDone {
+        stream: usize,
+    },
+    Apply {
+        stream: usize,
+        obs: Obs,
+    },
+    Delete {
+        stream: usize,
+        key: ObjKey,
+    },
+}
+
+/// Which objects a stream covers, so a relist knows what it may declare gone.
+#[derive(Clone, Debug)]
+pub struct StreamScope {
+    pub what: Watched,
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watched {
+    Config(ConfigKind),
+    Workload(crate::kinds::WorkloadKind),
+}
+
+impl StreamScope {
+    pub fn covers(&self, key: &ObjKey) -> bool {
+        let ns_ok = self
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| ns == key.namespace());
+        ns_ok
+            && match (self.what, key) {
+                (Watched::Config(k), ObjKey::Config(c)) => c.kind == k,
+                (Watched::Workload(k), ObjKey::Workload(w)) => w.kind == k,
+                _ => false,
+            }
+    }
+}
+
+fn config_obs(
+    keys: &AnnotationKeys,
+    kind: ConfigKind,
+    meta: &kube::core::ObjectMeta,
+    h: hash::ConfigHash,
+) -> Option<Obs> {
+    let ann = meta.annotations.as_ref();
+    let is_true = |k: &str| ann.and_then(|a| a.get(k)).is_some_and(|v| v == "true");
+    let key = ConfigKey {
+        kind,
+        namespace: meta.namespace.clone()?,
+        name: meta.name.clone()?,
+    };
+    let entry = ConfigEntry {
+        hash: h,
+        uid: meta.uid.clone().unwrap_or_default(),
+        flags: ConfigFlags {
+            ignore: is_true(&keys.ignore),
+            search_match: is_true(&keys.search_match),
+        },
+    };
+    Some(Obs::Config(key, entry))
+}
+
+/// Spawns one watch task per (resource, namespace) and returns the scopes by stream id.
+pub fn spawn_all(client: &Client, opts: &Options, tx: mpsc::Sender<WatchMsg>) -> Vec<StreamScope> {
+    let namespaces: Vec<Option<String>> = if opts.namespaces.is_empty() {
+        vec![None]
+    } else {
+        opts.namespaces.iter().cloned().map(Some).collect()
+    };
+    let mut scopes = Vec::new();
+    for ns in &namespaces {
+        let cfg = watcher::Config::default();
+        let cfg_labels = match &opts.resource_label_selector {
+            Some(sel) => cfg.clone().labels(sel),
+            None => cfg.clone(),
+        };
+        for kind in &opts.watched_configs {
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::Config(*kind),
+                namespace: ns.clone(),
+            });
+            let keys = opts.keys.clone();
+            match kind {
+                ConfigKind::ConfigMap => spawn_one::<ConfigMap, _>(
+                    client,
+                    ns,
+                    cfg_labels.clone(),
+                    id,
+                    tx.clone(),
+                    move |cm| {
+                        config_obs(
+                            &keys,
+                            ConfigKind::ConfigMap,
+                            &cm.metadata,
+                            hash::of_configmap(&cm),
+                        )
+                    },
+                ),
+                ConfigKind::Secret => spawn_one::<Secret, _>(
+                    client,
+                    ns,
+                    cfg_labels.clone(),
+                    id,
+                    tx.clone(),
+                    move |s| {
+                        config_obs(&keys, ConfigKind::Secret, &s.metadata, hash::of_secret(&s))
+                    },
+                ),
+            }
+        }
+        use crate::kinds::WorkloadKind as W;
+        let keys = opts.keys.clone();
+        let mut add = |kind: W| {
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::Workload(kind),
+                namespace: ns.clone(),
+            });
+            id
+        };
+        let (k1, k2, k3) = (keys.clone(), keys.clone(), keys);
+        let id = add(W::Deployment);
+        spawn_one::<Deployment, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+            facts::deployment(&k1, &d).map(|f| Obs::Workload(Box::new(f)))
+        });
+        let id = add(W::StatefulSet);
+        spawn_one::<StatefulSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |s| {
+            facts::statefulset(&k2, &s).map(|f| Obs::Workload(Box::new(f)))
+        });
+        let id = add(W::DaemonSet);
+        spawn_one::<DaemonSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+            facts::daemonset(&k3, &d).map(|f| Obs::Workload(Box::new(f)))
+        });
+    }
+    scopes
+}
+
+fn spawn_one<K, F>(
+    client: &Client,
+    ns: &Option<String>,
+    cfg: watcher::Config,
+    stream: usize,
+    tx: mpsc::Sender<WatchMsg>,
+    reduce: F,
+) where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    F: Fn(K) -> Option<Obs> + Send + 'static,
+{
+    let api: Api<K> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    tokio::spawn(async move {
+        let mut events = watcher(api, cfg).default_backoff().boxed();
+        while let Some(ev) = events.next().await {
+            let msg = match ev {
+                Ok(watcher::Event::Init) => Some(WatchMsg::Init { stream }),
+                Ok(watcher::Event::InitDone) => Some(WatchMsg::InitDone { stream }),
+                Ok(watcher::Event::InitApply(o)) => {
+                    reduce(o).map(|obs| WatchMsg::InitApply { stream, obs })
+                }
+                Ok(watcher::Event::Apply(o)) => {
+                    reduce(o).map(|obs| WatchMsg::Apply { stream, obs })
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    let name = o.name_any();
+                    reduce(o)
+                        .map(|obs| WatchMsg::Delete {
+                            stream,
+                            key: obs.key(),
+                        })
+                        .or_else(|| {
+                            tracing::debug!(%name, "deleted object without namespace");
+                            None
+                        })
+                }
+                Err(e) => {
+                    tracing::warn!(kind = %K::kind(&()), error = %e, "watch error; retrying with backoff");
+                    None
+                }
+            };
+            if let Some(msg) = msg
+                && tx.send(msg).await.is_err()
+            {
+                return; // the engine stopped
+            }
+        }
+    });
+}

@@ -1,0 +1,315 @@
+//! The operator against the real API server: config changes roll exactly the workloads
+//! stakater would roll, with stakater's markers, and re-applying manifests undoes nothing.
+
+mod support;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use clap::Parser;
+use k8s_openapi::{
+    ByteString,
+    api::{
+        apps::v1::{Deployment, ReplicaSet},
+        core::v1::{ConfigMap, Secret},
+    },
+};
+use kube_reloader::{cli::Cli, hash, options::Options, strategy::ReloadSource};
+use serde_json::json;
+use support::{TestNs, kubectl, wait_for};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Runs the operator in this process, scoped to the test namespace, until dropped.
+struct Operator(tokio::task::JoinHandle<()>);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn start_operator(ns: &TestNs, extra: &[&str]) -> Operator {
+    let scope = format!("--namespaces={}", ns.name);
+    let args = ["kube-reloader", scope.as_str(), "--http-addr=127.0.0.1:0"];
+    let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("valid flags");
+    let opts = Options::from_args(&cli.operator).expect("valid options");
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let client = ns.client.clone();
+    let handle = tokio::spawn(kube_reloader::operator::run(
+        client,
+        opts,
+        ready_tx,
+        std::future::pending(),
+    ));
+    tokio::time::timeout(WAIT, ready_rx.wait_for(|r| *r))
+        .await
+        .expect("operator ready within 30s")
+        .expect("operator running");
+    Operator(handle)
+}
+
+fn deployment(
+    name: &str,
+    annotations: serde_json::Value,
+    pod: serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": pod }
+        }
+    })
+}
+
+fn env_of(d: &Deployment, container: &str, var: &str) -> Option<String> {
+    d.spec
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == container)?
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == var)?
+        .value
+        .clone()
+}
+
+async fn replicaset_count(ns: &TestNs, name: &str) -> usize {
+    ns.list::<ReplicaSet>()
+        .await
+        .iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.name == name)
+        })
+        .count()
+}
+
+fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
+    let ns = TestNs::new("envvars").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app-config" }, "data": { "k": "v1" } }))
+        .await;
+    let pod = json!({ "containers": [
+        { "name": "side", "image": "x" },
+        { "name": "app", "image": "x", "envFrom": [{ "configMapRef": { "name": "app-config" } }] }
+    ]});
+    ns.create::<Deployment>(deployment(
+        "auto",
+        json!({ "reloader.stakater.com/auto": "true" }),
+        pod.clone(),
+    ))
+    .await;
+    ns.create::<Deployment>(deployment("plain", json!({}), pod))
+        .await;
+    let _op = start_operator(&ns, &[]).await;
+    wait_for("first ReplicaSets", WAIT, || async {
+        let n = replicaset_count(&ns, "auto").await + replicaset_count(&ns, "plain").await;
+        if n == 2 { Ok(()) } else { Err(n) }
+    })
+    .await;
+
+    ns.merge_patch::<ConfigMap>("app-config", json!({ "data": { "k": "v2" } }))
+        .await;
+    let expected = hash::configmap_hash(Some(&data(&[("k", "v2")])), None).to_string();
+    wait_for("the env var on the referencing container", WAIT, || async {
+        let d = ns.get::<Deployment>("auto").await;
+        match env_of(&d, "app", "STAKATER_APP_CONFIG_CONFIGMAP") {
+            Some(v) if v == expected => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    wait_for("a second ReplicaSet", WAIT, || async {
+        let n = replicaset_count(&ns, "auto").await;
+        if n == 2 { Ok(()) } else { Err(n) }
+    })
+    .await;
+    let auto = ns.get::<Deployment>("auto").await;
+    assert_eq!(
+        env_of(&auto, "side", "STAKATER_APP_CONFIG_CONFIGMAP"),
+        None,
+        "only the chosen container"
+    );
+
+    // A metadata-only change is no change; the unannotated workload never rolls.
+    ns.merge_patch::<ConfigMap>(
+        "app-config",
+        json!({ "metadata": { "labels": { "x": "y" } } }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let plain = ns.get::<Deployment>("plain").await;
+    assert_eq!(env_of(&plain, "app", "STAKATER_APP_CONFIG_CONFIGMAP"), None);
+    assert_eq!(replicaset_count(&ns, "plain").await, 1);
+    assert_eq!(
+        replicaset_count(&ns, "auto").await,
+        2,
+        "no rollout for a metadata change"
+    );
+    let again = ns.get::<Deployment>("auto").await;
+    assert_eq!(again.metadata.generation, auto.metadata.generation);
+}
+
+#[tokio::test]
+async fn annotations_strategy_named_secret_reload_through_a_volume() {
+    let ns = TestNs::new("annot").await;
+    ns.create::<Secret>(json!({ "metadata": { "name": "db-creds" }, "stringData": { "pw": "a" } }))
+        .await;
+    let pod = json!({
+        "volumes": [{ "name": "creds", "secret": { "secretName": "db-creds" } }],
+        "containers": [
+            { "name": "first", "image": "x" },
+            { "name": "db", "image": "x", "volumeMounts": [{ "name": "creds", "mountPath": "/c" }] }
+        ]
+    });
+    ns.create::<Deployment>(deployment(
+        "named",
+        json!({ "secret.reloader.stakater.com/reload": "db-.*" }),
+        pod,
+    ))
+    .await;
+    let _op = start_operator(&ns, &["--reload-strategy=annotations"]).await;
+
+    ns.merge_patch::<Secret>("db-creds", json!({ "stringData": { "pw": "b" } }))
+        .await;
+    let mut raw = BTreeMap::new();
+    raw.insert("pw".to_string(), ByteString(b"b".to_vec()));
+    let expected = hash::secret_hash(Some(&raw)).to_string();
+    let source = wait_for("the last-reloaded-from annotation", WAIT, || async {
+        let d = ns.get::<Deployment>("named").await;
+        let a = d
+            .spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+            .unwrap_or_default();
+        match a.get("reloader.stakater.com/last-reloaded-from") {
+            Some(v) => Ok(serde_json::from_str::<ReloadSource>(v).expect("stakater JSON")),
+            None => Err(a),
+        }
+    })
+    .await;
+    assert_eq!(source.kind, "SECRET");
+    assert_eq!(
+        (source.name.as_str(), source.namespace.as_str()),
+        ("db-creds", ns.name.as_str())
+    );
+    assert_eq!(source.hash, expected);
+    assert_eq!(source.container_refs, ["db"]);
+}
+
+#[tokio::test]
+async fn reapplying_the_manifest_keeps_the_marker_and_rolls_nothing() {
+    let ns = TestNs::new("gitops").await;
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata: {{name: cfg, namespace: {ns}}}
+data: {{k: v1}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: {ns}
+  annotations: {{reloader.stakater.com/auto: "true"}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: app}}}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      containers:
+      - name: app
+        image: x
+        env: [{{name: FROM_CFG, valueFrom: {{configMapKeyRef: {{name: cfg, key: k}}}}}}]
+"#,
+        ns = ns.name
+    );
+    let deployment_only = manifest.split("---\n").nth(1).unwrap().to_string();
+    kubectl(&["apply", "-f", "-"], Some(&manifest));
+    let _op = start_operator(&ns, &[]).await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "v2" } }))
+        .await;
+    let marker = wait_for("the reload", WAIT, || async {
+        let d = ns.get::<Deployment>("app").await;
+        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP").ok_or("no env var yet")
+    })
+    .await;
+    let rolled = ns.get::<Deployment>("app").await.spec.template;
+
+    // An HPA-like scale, then the user's manifest again, client-side and server-side.
+    ns.merge_patch::<Deployment>("app", json!({ "spec": { "replicas": 3 } }))
+        .await;
+    kubectl(&["apply", "-f", "-"], Some(&deployment_only));
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=gitops",
+            "-f",
+            "-",
+        ],
+        Some(&deployment_only),
+    );
+    let d = ns.get::<Deployment>("app").await;
+    assert_eq!(
+        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
+        Some(marker),
+        "marker kept"
+    );
+    assert_eq!(d.spec.template, rolled, "the pod template is unchanged");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(replicaset_count(&ns, "app").await, 2, "no new rollout");
+}
+
+#[tokio::test]
+async fn reload_on_delete_removes_the_env_var() {
+    let ns = TestNs::new("delete").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "gone" }, "data": { "k": "v" } }))
+        .await;
+    let pod = json!({ "containers": [{ "name": "app", "image": "x",
+        "envFrom": [{ "configMapRef": { "name": "gone", "optional": true } }] }] });
+    ns.create::<Deployment>(deployment(
+        "w",
+        json!({ "reloader.stakater.com/auto": "true" }),
+        pod,
+    ))
+    .await;
+    let _op = start_operator(&ns, &["--reload-on-delete=true"]).await;
+    ns.merge_patch::<ConfigMap>("gone", json!({ "data": { "k": "v2" } }))
+        .await;
+    wait_for("the env var", WAIT, || async {
+        let d = ns.get::<Deployment>("w").await;
+        env_of(&d, "app", "STAKATER_GONE_CONFIGMAP").ok_or(())
+    })
+    .await;
+    ns.api::<ConfigMap>()
+        .delete("gone", &Default::default())
+        .await
+        .expect("delete");
+    wait_for("the env var removed", WAIT, || async {
+        let d = ns.get::<Deployment>("w").await;
+        match env_of(&d, "app", "STAKATER_GONE_CONFIGMAP") {
+            None => Ok(()),
+            Some(v) => Err(v),
+        }
+    })
+    .await;
+}
