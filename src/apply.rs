@@ -12,10 +12,29 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::{
-    kinds::WorkloadKind, options::Options, plan::Write, store::WorkloadFacts,
-    strategy::template_patch,
+use k8s_openapi::{
+    api::batch::v1::{CronJob, Job},
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
+use kube::api::{DeleteParams, PostParams, Preconditions, PropagationPolicy};
+
+use crate::{
+    annotations::CronJobStrategy,
+    kinds::WorkloadKind,
+    options::Options,
+    plan::Write,
+    store::WorkloadFacts,
+    strategy::{apply_markers, template_patch},
+};
+
+/// The error a uid mismatch gets: the workload was re-created, so this reload is moot.
+fn gone(name: &str) -> kube::Error {
+    kube::Error::Api(
+        kube::core::Status::failure(&format!("{name} was re-created (UID changed)"), "Conflict")
+            .with_code(409)
+            .boxed(),
+    )
+}
 
 pub const FIELD_MANAGER: &str = "kube-reloader";
 
@@ -96,27 +115,158 @@ impl Applier {
         });
     }
 
-    pub async fn apply(&self, facts: &WorkloadFacts, write: &Write, attempts: u32) -> WriteOutcome {
-        let names: Vec<String> = write.configs.iter().map(|c| c.to_string()).collect();
-        if self.opts.dry_run {
-            tracing::info!(workload = %facts.key, configs = ?names, "dry run: would reload");
-            return WriteOutcome::Written;
-        }
+    /// The strategic merge patch of the pod template, guarded by the uid.
+    async fn patch_template(&self, facts: &WorkloadFacts, write: &Write) -> kube::Result<()> {
         let template = template_patch(&write.markers);
         let spec = match facts.key.kind {
             WorkloadKind::CronJob => json!({ "jobTemplate": { "spec": { "template": template } } }),
             _ => json!({ "template": template }),
         };
         let body = json!({ "metadata": { "uid": facts.uid }, "spec": spec });
-        let params = PatchParams {
+        let api = self.api(facts.key.kind, &facts.key.namespace);
+        api.patch(&facts.key.name, &self.params(), &Patch::Strategic(&body))
+            .await?;
+        Ok(())
+    }
+
+    fn params(&self) -> PatchParams {
+        PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Stakater's CronJob reload: a Job made now from the jobTemplate with the markers,
+    /// owned by the CronJob. The CronJob itself is left alone.
+    async fn create_job_from_cronjob(
+        &self,
+        facts: &WorkloadFacts,
+        write: &Write,
+    ) -> kube::Result<()> {
+        let ns = &facts.key.namespace;
+        let cronjob: CronJob = Api::namespaced(self.client.clone(), ns)
+            .get(&facts.key.name)
+            .await?;
+        if cronjob.metadata.uid.as_deref() != Some(facts.uid.as_str()) {
+            return Err(gone(&facts.key.name));
+        }
+        let tmpl = cronjob.spec.job_template;
+        let mut spec = tmpl.spec.unwrap_or_default();
+        apply_markers(&mut spec.template, &write.markers);
+        let meta = tmpl.metadata.unwrap_or_default();
+        let mut annotations = meta.annotations.unwrap_or_default();
+        annotations.insert("cronjob.kubernetes.io/instantiate".into(), "manual".into());
+        let job = Job {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{}-", facts.key.name)),
+                namespace: Some(ns.clone()),
+                annotations: Some(annotations),
+                labels: meta.labels,
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "batch/v1".into(),
+                    kind: "CronJob".into(),
+                    name: facts.key.name.clone(),
+                    uid: facts.uid.clone(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: Some(spec),
+            status: None,
+        };
+        let pp = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..Default::default()
         };
-        let api = self.api(facts.key.kind, &facts.key.namespace);
-        match api
-            .patch(&facts.key.name, &params, &Patch::Strategic(&body))
-            .await
-        {
+        Api::<Job>::namespaced(self.client.clone(), ns)
+            .create(&pp, &job)
+            .await?;
+        Ok(())
+    }
+
+    /// Stakater's Job reload: delete the Job and create it again, same name, with the
+    /// markers and without the fields the API server set.
+    async fn recreate_job(&self, facts: &WorkloadFacts, write: &Write) -> kube::Result<()> {
+        let api: Api<Job> = Api::namespaced(self.client.clone(), &facts.key.namespace);
+        let mut job = api.get(&facts.key.name).await?;
+        if job.metadata.uid.as_deref() != Some(facts.uid.as_str()) {
+            return Err(gone(&facts.key.name));
+        }
+        let dp = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            preconditions: Some(Preconditions {
+                uid: Some(facts.uid.clone()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        api.delete(&facts.key.name, &dp).await?;
+        const SERVER_LABELS: [&str; 4] = [
+            "controller-uid",
+            "batch.kubernetes.io/controller-uid",
+            "batch.kubernetes.io/job-name",
+            "job-name",
+        ];
+        let meta = &mut job.metadata;
+        meta.resource_version = None;
+        meta.uid = None;
+        meta.creation_timestamp = None;
+        meta.managed_fields = None;
+        meta.generation = None;
+        if let Some(l) = meta.labels.as_mut() {
+            l.retain(|k, _| !SERVER_LABELS.contains(&k.as_str()));
+        }
+        job.status = None;
+        if let Some(spec) = job.spec.as_mut() {
+            spec.selector = None;
+            spec.manual_selector = None;
+            if let Some(l) = spec
+                .template
+                .metadata
+                .as_mut()
+                .and_then(|m| m.labels.as_mut())
+            {
+                l.retain(|k, _| !SERVER_LABELS.contains(&k.as_str()));
+            }
+            apply_markers(&mut spec.template, &write.markers);
+        }
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        // The old Job may still be on its way out; creating under its name waits for that.
+        for _ in 0..50 {
+            match api.create(&pp, &job).await {
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+        api.create(&pp, &job).await.map(|_| ())
+    }
+
+    pub async fn apply(&self, facts: &WorkloadFacts, write: &Write, attempts: u32) -> WriteOutcome {
+        let names: Vec<String> = write.configs.iter().map(|c| c.to_string()).collect();
+        if self.opts.dry_run {
+            tracing::info!(workload = %facts.key, configs = ?names, "dry run: would reload");
+            return WriteOutcome::Written;
+        }
+        let result = match facts.key.kind {
+            WorkloadKind::CronJob
+                if facts.rules.cronjob_strategy != Some(CronJobStrategy::Patch) =>
+            {
+                if facts.suspended {
+                    tracing::info!(workload = %facts.key, "CronJob is suspended; no Job created");
+                    return WriteOutcome::Written;
+                }
+                self.create_job_from_cronjob(facts, write).await
+            }
+            WorkloadKind::Job => self.recreate_job(facts, write).await,
+            _ => self.patch_template(facts, write).await,
+        };
+        match result {
             Ok(_) => {
                 tracing::info!(workload = %facts.key, configs = ?names, "reloaded");
                 for c in &write.configs {

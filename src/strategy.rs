@@ -136,6 +136,48 @@ pub fn template_patch(markers: &[Marker]) -> Value {
     Value::Object(template)
 }
 
+/// Applies `markers` to a whole pod template in memory (for kinds that are re-created
+/// rather than patched: a Job made from a CronJob, a re-created Job).
+pub fn apply_markers(
+    template: &mut k8s_openapi::api::core::v1::PodTemplateSpec,
+    markers: &[Marker],
+) {
+    use k8s_openapi::api::core::v1::EnvVar;
+    for m in markers {
+        match m {
+            Marker::Env {
+                container,
+                var,
+                value,
+            } => {
+                let Some(spec) = template.spec.as_mut() else {
+                    continue;
+                };
+                let Some(c) = spec.containers.iter_mut().find(|c| &c.name == container) else {
+                    continue;
+                };
+                let env = c.env.get_or_insert_with(Vec::new);
+                env.retain(|e| &e.name != var);
+                if let Some(v) = value {
+                    env.push(EnvVar {
+                        name: var.clone(),
+                        value: Some(v.clone()),
+                        value_from: None,
+                    });
+                }
+            }
+            Marker::Annotation(v) => {
+                template
+                    .metadata
+                    .get_or_insert_with(Default::default)
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(LAST_RELOADED_FROM.to_owned(), v.clone());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +267,30 @@ mod tests {
                 ]},
                 { "name": "b", "env": [ { "name": "STAKATER_TWO_SECRET", "$patch": "delete" } ] }
             ]}})
+        );
+    }
+
+    #[test]
+    fn markers_apply_to_a_whole_template() {
+        let mut t: k8s_openapi::api::core::v1::PodTemplateSpec = serde_json::from_value(json!({
+            "spec": {"containers": [{"name": "a", "env": [{"name": "STAKATER_X_SECRET", "value": "old"}]}]}
+        }))
+        .unwrap();
+        let h = ConfigHash::empty();
+        apply_markers(
+            &mut t,
+            &[
+                Marker::env("a", ConfigKind::Secret, "x", Some(h)),
+                Marker::env("a", ConfigKind::ConfigMap, "y", None),
+                Marker::Annotation("{}".into()),
+            ],
+        );
+        let env = t.spec.as_ref().unwrap().containers[0].env.as_ref().unwrap();
+        assert_eq!(env.len(), 1);
+        assert_eq!(env[0].value.as_deref(), Some(h.to_string().as_str()));
+        assert_eq!(
+            t.metadata.unwrap().annotations.unwrap()[LAST_RELOADED_FROM],
+            "{}"
         );
     }
 

@@ -8,6 +8,7 @@ use k8s_openapi::{
     NamespaceResourceScope,
     api::{
         apps::v1::{DaemonSet, Deployment, StatefulSet},
+        batch::v1::{CronJob, Job},
         core::v1::{ConfigMap, Secret},
     },
 };
@@ -197,7 +198,7 @@ pub fn spawn_all(client: &Client, opts: &Options, tx: mpsc::Sender<WatchMsg>) ->
             });
             id
         };
-        let (k1, k2, k3) = (keys.clone(), keys.clone(), keys);
+        let (k1, k2, k3, k4, k5) = (keys.clone(), keys.clone(), keys.clone(), keys.clone(), keys);
         let id = add(W::Deployment);
         spawn_one::<Deployment, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
             facts::deployment(&k1, &d).map(|f| Obs::Workload(Box::new(f)))
@@ -210,6 +211,31 @@ pub fn spawn_all(client: &Client, opts: &Options, tx: mpsc::Sender<WatchMsg>) ->
         spawn_one::<DaemonSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
             facts::daemonset(&k3, &d).map(|f| Obs::Workload(Box::new(f)))
         });
+        // Ignored kinds are not watched at all: the chart drops their RBAC.
+        let ignored = &opts.decide.ignored_workload_kinds;
+        if !ignored.contains(&W::CronJob) {
+            let id = add(W::CronJob);
+            spawn_one::<CronJob, _>(client, ns, cfg.clone(), id, tx.clone(), move |c| {
+                facts::cronjob(&k4, &c).map(|f| Obs::Workload(Box::new(f)))
+            });
+        }
+        if !ignored.contains(&W::Job) {
+            let id = add(W::Job);
+            spawn_one::<Job, _>(client, ns, cfg.clone(), id, tx.clone(), move |j| {
+                // A Job run by a controller (a CronJob's) is that controller's to roll.
+                let owned = j
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.controller == Some(true));
+                if owned {
+                    None
+                } else {
+                    facts::job(&k5, &j).map(|f| Obs::Workload(Box::new(f)))
+                }
+            });
+        }
     }
     scopes
 }

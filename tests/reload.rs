@@ -10,6 +10,7 @@ use k8s_openapi::{
     ByteString,
     api::{
         apps::v1::{Deployment, ReplicaSet},
+        batch::v1::{CronJob, Job},
         core::v1::{ConfigMap, Secret},
     },
 };
@@ -312,4 +313,146 @@ async fn reload_on_delete_removes_the_env_var() {
         }
     })
     .await;
+}
+
+fn cronjob(name: &str, annotations: serde_json::Value, suspend: bool) -> serde_json::Value {
+    json!({
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": {
+            "schedule": "0 0 1 1 *",
+            "suspend": suspend,
+            "jobTemplate": { "spec": { "template": { "spec": {
+                "restartPolicy": "Never",
+                "containers": [{ "name": "task", "image": "x",
+                    "envFrom": [{ "configMapRef": { "name": "job-config" } }] }]
+            }}}}
+        }
+    })
+}
+
+fn job_env(j: &Job, var: &str) -> Option<String> {
+    j.spec.as_ref()?.template.spec.as_ref()?.containers[0]
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == var)?
+        .value
+        .clone()
+}
+
+#[tokio::test]
+async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
+    let ns = TestNs::new("cron").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "job-config" }, "data": { "k": "1" } }))
+        .await;
+    let auto = json!({ "reloader.stakater.com/auto": "true" });
+    ns.create::<CronJob>(cronjob("runs", auto.clone(), false))
+        .await;
+    ns.create::<CronJob>(cronjob("paused", auto.clone(), true))
+        .await;
+    let mut patch_mode = auto;
+    patch_mode["reloader.stakater.com/cronjob-reload-strategy"] = json!("patch");
+    ns.create::<CronJob>(cronjob("patched", patch_mode, false))
+        .await;
+    let _op = start_operator(&ns, &[]).await;
+
+    ns.merge_patch::<ConfigMap>("job-config", json!({ "data": { "k": "2" } }))
+        .await;
+    let expected = hash::configmap_hash(Some(&data(&[("k", "2")])), None).to_string();
+    wait_for("a Job created from the CronJob", WAIT, || async {
+        let n = ns.list::<Job>().await.len();
+        if n == 0 { Err(n) } else { Ok(()) }
+    })
+    .await;
+    wait_for("the patched jobTemplate", WAIT, || async {
+        let c = ns.get::<CronJob>("patched").await;
+        let env = c
+            .spec
+            .job_template
+            .spec
+            .and_then(|s| s.template.spec)
+            .map(|s| s.containers[0].env.clone());
+        match env.flatten().and_then(|e| {
+            e.into_iter()
+                .find(|e| e.name == "STAKATER_JOB_CONFIG_CONFIGMAP")
+        }) {
+            Some(e) if e.value.as_deref() == Some(expected.as_str()) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let jobs: Vec<Job> = ns.list::<Job>().await;
+    assert_eq!(
+        jobs.len(),
+        1,
+        "one Job, for the running CronJob only: {:?}",
+        jobs.iter()
+            .map(|j| j.metadata.name.clone())
+            .collect::<Vec<_>>()
+    );
+    let job = &jobs[0];
+    let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("CronJob", "runs")
+    );
+    assert_eq!(
+        job_env(job, "STAKATER_JOB_CONFIG_CONFIGMAP"),
+        Some(expected)
+    );
+    assert_eq!(
+        job.metadata.annotations.as_ref().unwrap()["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    let runs = ns.get::<CronJob>("runs").await;
+    let untouched = runs
+        .spec
+        .job_template
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .env
+        .clone();
+    assert_eq!(
+        untouched, None,
+        "stakater's way leaves the CronJob itself alone"
+    );
+    drop(jobs);
+}
+
+#[tokio::test]
+async fn jobs_are_recreated_with_the_marker() {
+    let ns = TestNs::new("job").await;
+    ns.create::<Secret>(
+        json!({ "metadata": { "name": "job-secret" }, "stringData": { "t": "1" } }),
+    )
+    .await;
+    let created: Job = ns.create(json!({
+        "metadata": { "name": "migrate", "annotations": { "secret.reloader.stakater.com/reload": "job-secret" } },
+        "spec": { "template": { "spec": { "restartPolicy": "Never",
+            "containers": [{ "name": "m", "image": "x" }] } } }
+    }))
+    .await;
+    let _op = start_operator(&ns, &[]).await;
+    ns.merge_patch::<Secret>("job-secret", json!({ "stringData": { "t": "2" } }))
+        .await;
+    let recreated = wait_for("the Job re-created", WAIT, || async {
+        match ns.api::<Job>().get_opt("migrate").await.expect("get job") {
+            Some(j) if j.metadata.uid != created.metadata.uid => Ok(j),
+            other => Err(other.and_then(|j| j.metadata.uid)),
+        }
+    })
+    .await;
+    let mut raw = BTreeMap::new();
+    raw.insert("t".to_string(), ByteString(b"2".to_vec()));
+    let expected = hash::secret_hash(Some(&raw)).to_string();
+    assert_eq!(
+        job_env(&recreated, "STAKATER_JOB_SECRET_SECRET"),
+        Some(expected),
+        "named reload: first container"
+    );
 }
