@@ -456,3 +456,56 @@ async fn jobs_are_recreated_with_the_marker() {
         "named reload: first container"
     );
 }
+
+#[tokio::test]
+async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
+    use k8s_openapi::api::events::v1::Event;
+    let ns = TestNs::new("badregex").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "good" }, "data": { "k": "1" } }))
+        .await;
+    let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
+    let annotations = json!({ "configmap.reloader.stakater.com/reload": "bad[,good" });
+    ns.create::<Deployment>(deployment("w", annotations, pod))
+        .await;
+    let _op = start_operator(&ns, &[]).await;
+    let warning = wait_for("an InvalidAnnotation Warning Event", WAIT, || async {
+        let events = ns.list::<Event>().await;
+        let found: Vec<Event> = events
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("InvalidAnnotation"))
+            .collect();
+        if found.is_empty() {
+            Err("none yet")
+        } else {
+            Ok(found)
+        }
+    })
+    .await;
+    assert_eq!(warning.len(), 1, "once per cause");
+    let note = warning[0].note.clone().unwrap_or_default();
+    assert!(
+        note.contains("bad[") && note.contains("configmap.reloader.stakater.com/reload"),
+        "{note}"
+    );
+    assert_eq!(warning[0].type_.as_deref(), Some("Warning"));
+
+    ns.merge_patch::<ConfigMap>("good", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_for(
+        "the valid item still reloads (first container)",
+        WAIT,
+        || async {
+            let d = ns.get::<Deployment>("w").await;
+            env_of(&d, "app", "STAKATER_GOOD_CONFIGMAP").ok_or(())
+        },
+    )
+    .await;
+    // The reload changed the template, not the annotations: still one warning.
+    let again = ns
+        .list::<Event>()
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("InvalidAnnotation"))
+        .count();
+    assert_eq!(again, 1);
+}
