@@ -21,6 +21,7 @@ use kube::api::{DeleteParams, PostParams, Preconditions, PropagationPolicy};
 use crate::{
     annotations::CronJobStrategy,
     kinds::WorkloadKind,
+    notify::{Notifier, alert_body, alert_text},
     options::Options,
     plan::Write,
     store::WorkloadFacts,
@@ -51,6 +52,8 @@ pub enum WriteOutcome {
 #[derive(Clone)]
 pub struct Applier {
     client: Client,
+    /// Built only when a webhook or alerts are configured.
+    notifier: Option<Result<Notifier, String>>,
     recorder: Recorder,
     opts: Arc<Options>,
 }
@@ -61,10 +64,24 @@ impl Applier {
             controller: "kube-reloader".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        let wanted = opts.webhook_url.is_some() || opts.alert.is_some();
+        let notifier = wanted.then(Notifier::new);
+        if let Some(Err(e)) = &notifier {
+            tracing::error!(error = %e, "webhooks and alerts cannot be sent");
+        }
         Applier {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            notifier,
             opts,
+        }
+    }
+
+    fn notifier(&self) -> Result<&Notifier, String> {
+        match &self.notifier {
+            Some(Ok(n)) => Ok(n),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("no webhook or alert configured".into()),
         }
     }
 
@@ -253,6 +270,20 @@ impl Applier {
             tracing::info!(workload = %facts.key, configs = ?names, "dry run: would reload");
             return WriteOutcome::Written;
         }
+        if let Some(url) = &self.opts.webhook_url {
+            return match async { self.notifier()?.webhook(url).await }.await {
+                Ok(()) => {
+                    tracing::info!(workload = %facts.key, configs = ?names, "webhook notified instead of reloading");
+                    WriteOutcome::Written
+                }
+                Err(e) => {
+                    tracing::warn!(workload = %facts.key, error = %e, "webhook failed; will retry");
+                    WriteOutcome::Retry {
+                        attempts: attempts + 1,
+                    }
+                }
+            };
+        }
         let result = match facts.key.kind {
             WorkloadKind::CronJob
                 if facts.rules.cronjob_strategy != Some(CronJobStrategy::Patch) =>
@@ -280,6 +311,23 @@ impl Applier {
                         facts.key.namespace
                     );
                     self.event(facts, EventType::Normal, "Reloaded", note).await;
+                    if let Some(alert) = &self.opts.alert {
+                        let text = alert_text(
+                            &alert.additional_info,
+                            &c.name,
+                            c.kind.stakater_type(),
+                            &c.namespace,
+                            &facts.key.name,
+                            facts.key.kind.as_str(),
+                        );
+                        let (body, content_type) = alert_body(&alert.sink, &text);
+                        if let Err(e) =
+                            async { self.notifier()?.post(&alert.url, body, content_type).await }
+                                .await
+                        {
+                            tracing::warn!(workload = %facts.key, error = %e, "alert not delivered");
+                        }
+                    }
                 }
                 WriteOutcome::Written
             }

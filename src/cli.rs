@@ -131,6 +131,22 @@ pub struct OperatorArgs {
     #[arg(long, value_parser = go_duration, default_value = "2s")]
     pub leader_election_retry_period: Duration,
 
+    /// Alert after each reload (stakater's ALERT_ON_RELOAD).
+    #[arg(long, env = "ALERT_ON_RELOAD", value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub alert_on_reload: bool,
+
+    /// Alert format: slack, teams, gchat, or anything else for raw text (ALERT_SINK).
+    #[arg(long, env = "ALERT_SINK", default_value = "")]
+    pub alert_sink: String,
+
+    /// Where alerts are POSTed (ALERT_WEBHOOK_URL).
+    #[arg(long, env = "ALERT_WEBHOOK_URL", default_value = "")]
+    pub alert_webhook_url: String,
+
+    /// Text put before each alert (ALERT_ADDITIONAL_INFO).
+    #[arg(long, env = "ALERT_ADDITIONAL_INFO", default_value = "")]
+    pub alert_additional_info: String,
+
     #[command(flatten)]
     pub annotations: AnnotationArgs,
 }

@@ -10,6 +10,7 @@ pub mod facts;
 pub mod hash;
 pub mod http;
 pub mod kinds;
+pub mod notify;
 pub mod operator;
 pub mod options;
 pub mod plan;

@@ -5,6 +5,7 @@ use crate::{
     cli::OperatorArgs,
     decide::DecideOptions,
     kinds::{ConfigKind, WorkloadKind},
+    notify::{AlertConfig, AlertSink},
     strategy::ReloadStrategy,
 };
 
@@ -22,6 +23,9 @@ pub struct Options {
     pub watched_configs: Vec<ConfigKind>,
     pub dry_run: bool,
     pub http_addr: String,
+    /// `--webhook-url`: notify instead of reloading.
+    pub webhook_url: Option<String>,
+    pub alert: Option<AlertConfig>,
 }
 
 /// A start-up error that names the flag and what it accepts.
@@ -129,6 +133,12 @@ impl Options {
             watched_configs: watched,
             dry_run: a.dry_run,
             http_addr: a.http_addr.clone(),
+            webhook_url: (!a.webhook_url.is_empty()).then(|| a.webhook_url.clone()),
+            alert: (a.alert_on_reload && !a.alert_webhook_url.is_empty()).then(|| AlertConfig {
+                sink: AlertSink::parse(&a.alert_sink),
+                url: a.alert_webhook_url.clone(),
+                additional_info: a.alert_additional_info.clone(),
+            }),
         })
     }
 

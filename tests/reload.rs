@@ -5,7 +5,6 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use clap::Parser;
 use k8s_openapi::{
     ByteString,
     api::{
@@ -14,40 +13,9 @@ use k8s_openapi::{
         core::v1::{ConfigMap, Secret},
     },
 };
-use kube_reloader::{cli::Cli, hash, options::Options, strategy::ReloadSource};
+use kube_reloader::{hash, strategy::ReloadSource};
 use serde_json::json;
-use support::{TestNs, kubectl, wait_for};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Runs the operator in this process, scoped to the test namespace, until dropped.
-struct Operator(tokio::task::JoinHandle<()>);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn start_operator(ns: &TestNs, extra: &[&str]) -> Operator {
-    let scope = format!("--namespaces={}", ns.name);
-    let args = ["kube-reloader", scope.as_str(), "--http-addr=127.0.0.1:0"];
-    let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("valid flags");
-    let opts = Options::from_args(&cli.operator).expect("valid options");
-    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
-    let client = ns.client.clone();
-    let handle = tokio::spawn(kube_reloader::operator::run(
-        client,
-        opts,
-        ready_tx,
-        std::future::pending(),
-    ));
-    tokio::time::timeout(WAIT, ready_rx.wait_for(|r| *r))
-        .await
-        .expect("operator ready within 30s")
-        .expect("operator running");
-    Operator(handle)
-}
+use support::{TestNs, WAIT, kubectl, start_operator, wait_for};
 
 fn deployment(
     name: &str,

@@ -13,12 +13,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser;
 use k8s_openapi::{NamespaceResourceScope, api::core::v1::Namespace};
 use kube::{
     Api, Client, Config, Resource,
     api::{ListParams, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
+use kube_reloader::{cli::Cli, options::Options};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub fn repo_root() -> &'static Path {
@@ -214,4 +216,36 @@ fn run_tool(tool: &str, args: &[&str], stdin: Option<&str>) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// How long tests wait for the operator to act.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Runs the operator in this process, scoped to the test namespace, until dropped.
+pub struct Operator(tokio::task::JoinHandle<()>);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub async fn start_operator(ns: &TestNs, extra: &[&str]) -> Operator {
+    let scope = format!("--namespaces={}", ns.name);
+    let args = ["kube-reloader", scope.as_str(), "--http-addr=127.0.0.1:0"];
+    let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("valid flags");
+    let opts = Options::from_args(&cli.operator).expect("valid options");
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let client = ns.client.clone();
+    let handle = tokio::spawn(kube_reloader::operator::run(
+        client,
+        opts,
+        ready_tx,
+        std::future::pending(),
+    ));
+    tokio::time::timeout(WAIT, ready_rx.wait_for(|r| *r))
+        .await
+        .expect("operator ready within 30s")
+        .expect("operator running");
+    Operator(handle)
 }
