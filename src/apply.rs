@@ -19,13 +19,13 @@ use k8s_openapi::{
 use kube::api::{DeleteParams, PostParams, Preconditions, PropagationPolicy};
 
 use crate::{
-    annotations::CronJobStrategy,
+    annotations::{CronJobStrategy, RolloutStrategy},
     kinds::WorkloadKind,
     notify::{Notifier, alert_body, alert_text},
     options::Options,
     plan::Write,
     store::WorkloadFacts,
-    strategy::{apply_markers, template_patch},
+    strategy::{apply_markers, apply_markers_json, template_patch},
 };
 
 /// The error a uid mismatch gets: the workload was re-created, so this reload is moot.
@@ -264,6 +264,48 @@ impl Applier {
         api.create(&pp, &job).await.map(|_| ())
     }
 
+    fn rollouts(&self, ns: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), ns, &crate::watch::rollout_resource())
+    }
+
+    /// `rollout-strategy: restart`: Argo restarts the pods; the template (and Git) stay as
+    /// they are. A JSON merge patch, since strategic merge does not work on CRDs.
+    async fn restart_rollout(&self, facts: &WorkloadFacts) -> kube::Result<()> {
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        let body = json!({ "metadata": { "uid": facts.uid }, "spec": { "restartAt": now } });
+        let api = self.rollouts(&facts.key.namespace);
+        api.patch(&facts.key.name, &self.params(), &Patch::Merge(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// The default Rollout reload: the template changed in place and written back with
+    /// its resourceVersion (a conflict re-reads and retries).
+    async fn update_rollout(&self, facts: &WorkloadFacts, write: &Write) -> kube::Result<()> {
+        let api = self.rollouts(&facts.key.namespace);
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let mut attempt = 0;
+        loop {
+            let mut obj = api.get(&facts.key.name).await?;
+            if obj.metadata.uid.as_deref() != Some(facts.uid.as_str()) {
+                return Err(gone(&facts.key.name));
+            }
+            if let Some(t) = obj.data.pointer_mut("/spec/template") {
+                apply_markers_json(t, &write.markers);
+            }
+            obj.metadata.managed_fields = None;
+            match api.replace(&facts.key.name, &pp, &obj).await {
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
     pub async fn apply(&self, facts: &WorkloadFacts, write: &Write, attempts: u32) -> WriteOutcome {
         let names: Vec<String> = write.configs.iter().map(|c| c.to_string()).collect();
         if self.opts.dry_run {
@@ -295,6 +337,10 @@ impl Applier {
                 self.create_job_from_cronjob(facts, write).await
             }
             WorkloadKind::Job => self.recreate_job(facts, write).await,
+            WorkloadKind::Rollout => match facts.rules.rollout_strategy {
+                RolloutStrategy::Restart => self.restart_rollout(facts).await,
+                RolloutStrategy::Rollout => self.update_rollout(facts, write).await,
+            },
             _ => self.patch_template(facts, write).await,
         };
         match result {

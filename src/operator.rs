@@ -17,7 +17,7 @@ pub async fn run(
 ) {
     let opts = Arc::new(opts);
     let (tx, rx) = mpsc::channel(1024);
-    let scopes = crate::watch::spawn_all(&client, &opts, tx);
+    let scopes = crate::watch::spawn_all(&client, &opts, tx).await;
     let applier = Applier::new(client, opts.clone());
     let engine = Engine::new(opts, scopes, applier, ready);
     tokio::select! {

@@ -25,6 +25,7 @@ pub struct Options {
     pub http_addr: String,
     /// `--webhook-url`: notify instead of reloading.
     pub webhook_url: Option<String>,
+    pub argo_rollouts: bool,
     pub alert: Option<AlertConfig>,
 }
 
@@ -134,6 +135,7 @@ impl Options {
             dry_run: a.dry_run,
             http_addr: a.http_addr.clone(),
             webhook_url: (!a.webhook_url.is_empty()).then(|| a.webhook_url.clone()),
+            argo_rollouts: a.is_argo_rollouts,
             alert: (a.alert_on_reload && !a.alert_webhook_url.is_empty()).then(|| AlertConfig {
                 sink: AlertSink::parse(&a.alert_sink),
                 url: a.alert_webhook_url.clone(),

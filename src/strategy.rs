@@ -178,6 +178,54 @@ pub fn apply_markers(
     }
 }
 
+/// `apply_markers` on a pod template held as JSON (a custom resource's), touching nothing
+/// else, so unknown fields and their spelling survive the round trip.
+pub fn apply_markers_json(template: &mut Value, markers: &[Marker]) {
+    for m in markers {
+        match m {
+            Marker::Env {
+                container,
+                var,
+                value,
+            } => {
+                let containers = template
+                    .pointer_mut("/spec/containers")
+                    .and_then(Value::as_array_mut);
+                let Some(c) = containers
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
+                else {
+                    continue;
+                };
+                let Some(obj) = c.as_object_mut() else {
+                    continue;
+                };
+                let env = obj.entry("env").or_insert_with(|| json!([]));
+                let Some(env) = env.as_array_mut() else {
+                    continue;
+                };
+                env.retain(|e| e.get("name").and_then(Value::as_str) != Some(var.as_str()));
+                if let Some(v) = value {
+                    env.push(json!({ "name": var, "value": v }));
+                }
+            }
+            Marker::Annotation(v) => {
+                let Some(t) = template.as_object_mut() else {
+                    continue;
+                };
+                let meta = t.entry("metadata").or_insert_with(|| json!({}));
+                if let Some(meta) = meta.as_object_mut() {
+                    let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+                    if let Some(ann) = ann.as_object_mut() {
+                        ann.insert(LAST_RELOADED_FROM.into(), Value::String(v.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +339,28 @@ mod tests {
         assert_eq!(
             t.metadata.unwrap().annotations.unwrap()[LAST_RELOADED_FROM],
             "{}"
+        );
+    }
+
+    #[test]
+    fn markers_apply_to_json_templates_keeping_unknown_fields() {
+        let mut t = json!({ "x-custom": 1, "spec": { "containers": [
+            { "name": "a", "resources": { "limits": { "cpu": "1000m" } } }
+        ]}});
+        let h = ConfigHash::empty();
+        apply_markers_json(
+            &mut t,
+            &[
+                Marker::env("a", ConfigKind::ConfigMap, "c", Some(h)),
+                Marker::Annotation("{}".into()),
+            ],
+        );
+        assert_eq!(
+            t,
+            json!({ "x-custom": 1,
+            "metadata": { "annotations": { LAST_RELOADED_FROM: "{}" } },
+            "spec": { "containers": [{ "name": "a", "resources": { "limits": { "cpu": "1000m" } },
+                "env": [{ "name": "STAKATER_C_CONFIGMAP", "value": h.to_string() }] }]}})
         );
     }
 

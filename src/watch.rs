@@ -14,6 +14,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
+    api::{ApiResource, DynamicObject, GroupVersionKind},
     runtime::{WatchStreamExt, watcher},
 };
 use serde::de::DeserializeOwned;
@@ -140,7 +141,12 @@ fn config_obs(
 }
 
 /// Spawns one watch task per (resource, namespace) and returns the scopes by stream id.
-pub fn spawn_all(client: &Client, opts: &Options, tx: mpsc::Sender<WatchMsg>) -> Vec<StreamScope> {
+pub async fn spawn_all(
+    client: &Client,
+    opts: &Options,
+    tx: mpsc::Sender<WatchMsg>,
+) -> Vec<StreamScope> {
+    let rollouts = opts.argo_rollouts && rollouts_installed(client).await;
     let namespaces: Vec<Option<String>> = if opts.namespaces.is_empty() {
         vec![None]
     } else {
@@ -236,8 +242,54 @@ pub fn spawn_all(client: &Client, opts: &Options, tx: mpsc::Sender<WatchMsg>) ->
                 }
             });
         }
+        if rollouts {
+            let id = add(W::Rollout);
+            let k6 = opts.keys.clone();
+            spawn_stream(
+                rollout_api(client, ns),
+                "Rollout".into(),
+                cfg.clone(),
+                id,
+                tx.clone(),
+                move |r| facts::rollout(&k6, &r).map(|f| Obs::Workload(Box::new(f))),
+            );
+        }
     }
     scopes
+}
+
+/// The Argo Rollout resource, read and written as dynamic objects.
+pub fn rollout_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
+        "rollouts",
+    )
+}
+
+fn rollout_api(client: &Client, ns: &Option<String>) -> Api<DynamicObject> {
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &rollout_resource()),
+        None => Api::all_with(client.clone(), &rollout_resource()),
+    }
+}
+
+/// `--is-Argo-Rollouts` without the CRD would leave a watch failing forever (and the
+/// operator never ready), so the API is looked up first.
+async fn rollouts_installed(client: &Client) -> bool {
+    match client
+        .list_api_group_resources("argoproj.io/v1alpha1")
+        .await
+    {
+        Ok(list) if list.resources.iter().any(|r| r.name == "rollouts") => true,
+        other => {
+            let why = other
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no rollouts resource".into());
+            tracing::warn!(%why, "--is-Argo-Rollouts is on but argoproj.io/v1alpha1 rollouts is not served; Rollouts are not watched");
+            false
+        }
+    }
 }
 
 fn spawn_one<K, F>(
@@ -261,6 +313,20 @@ fn spawn_one<K, F>(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
+    spawn_stream(api, K::kind(&()).into_owned(), cfg, stream, tx, reduce);
+}
+
+fn spawn_stream<K, F>(
+    api: Api<K>,
+    kind: String,
+    cfg: watcher::Config,
+    stream: usize,
+    tx: mpsc::Sender<WatchMsg>,
+    reduce: F,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    F: Fn(K) -> Option<Obs> + Send + 'static,
+{
     tokio::spawn(async move {
         let mut events = watcher(api, cfg).default_backoff().boxed();
         while let Some(ev) = events.next().await {
@@ -286,7 +352,7 @@ fn spawn_one<K, F>(
                         })
                 }
                 Err(e) => {
-                    tracing::warn!(kind = %K::kind(&()), error = %e, "watch error; retrying with backoff");
+                    tracing::warn!(%kind, error = %e, "watch error; retrying with backoff");
                     None
                 }
             };
