@@ -45,6 +45,8 @@ pub struct Engine {
     in_flight: HashSet<WorkloadKey>,
     applier: Applier,
     ready: tokio::sync::watch::Sender<bool>,
+    /// With `--namespace-selector`: the namespaces it selects.
+    selected: Option<HashSet<String>>,
 }
 
 /// Messages from finished writes back to the engine.
@@ -63,13 +65,14 @@ impl Engine {
     ) -> Self {
         let streams = scopes.iter().map(|_| StreamState::default()).collect();
         Engine {
-            opts,
             store: Store::default(),
             scopes,
             streams,
             pending: HashMap::new(),
             in_flight: HashSet::new(),
             applier,
+            selected: opts.namespace_selector.as_ref().map(|_| HashSet::new()),
+            opts,
             ready,
         }
     }
@@ -148,13 +151,28 @@ impl Engine {
             .store
             .workloads()
             .map(|f| ObjKey::Workload(f.key.clone()));
+        let n = self
+            .selected
+            .iter()
+            .flatten()
+            .map(|n| ObjKey::Namespace(n.clone()));
+        let w = w.chain(n);
         c.chain(w).collect::<Vec<_>>().into_iter()
     }
 
     fn observe(&mut self, obs: Obs, live: bool) {
         match obs {
+            Obs::Namespace(name) => {
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.insert(name);
+                }
+            }
             Obs::Config(key, entry) => {
-                if self.opts.namespace_ignored(&key.namespace) {
+                let unselected = self
+                    .selected
+                    .as_ref()
+                    .is_some_and(|s| !s.contains(&key.namespace));
+                if self.opts.namespace_ignored(&key.namespace) || unselected {
                     return;
                 }
                 let new_hash = entry.hash;
@@ -184,6 +202,11 @@ impl Engine {
 
     fn forget(&mut self, key: ObjKey, live: bool) {
         match key {
+            ObjKey::Namespace(name) => {
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.remove(&name);
+                }
+            }
             ObjKey::Config(key) => {
                 if let Some(old) = self.store.remove_config(&key)
                     && live

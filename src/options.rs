@@ -20,6 +20,8 @@ pub struct Options {
     pub namespaces: Vec<String>,
     pub namespaces_to_ignore: Vec<String>,
     pub resource_label_selector: Option<String>,
+    /// Global mode only: configs roll workloads only in namespaces matching this.
+    pub namespace_selector: Option<String>,
     pub watched_configs: Vec<ConfigKind>,
     pub dry_run: bool,
     pub http_addr: String,
@@ -131,6 +133,7 @@ impl Options {
             namespaces,
             namespaces_to_ignore: a.namespaces_to_ignore.clone(),
             resource_label_selector: normalize_selector(&a.resource_label_selector),
+            namespace_selector: normalize_selector(&a.namespace_selector),
             watched_configs: watched,
             dry_run: a.dry_run,
             http_addr: a.http_addr.clone(),

@@ -9,7 +9,7 @@ use k8s_openapi::{
     api::{
         apps::v1::{DaemonSet, Deployment, StatefulSet},
         batch::v1::{CronJob, Job},
-        core::v1::{ConfigMap, Secret},
+        core::v1::{ConfigMap, Namespace, Secret},
     },
 };
 use kube::{
@@ -34,6 +34,8 @@ use crate::{
 pub enum ObjKey {
     Config(ConfigKey),
     Workload(WorkloadKey),
+    /// A namespace selected by `--namespace-selector`.
+    Namespace(String),
 }
 
 impl ObjKey {
@@ -41,6 +43,7 @@ impl ObjKey {
         match self {
             ObjKey::Config(k) => &k.namespace,
             ObjKey::Workload(k) => &k.namespace,
+            ObjKey::Namespace(n) => n,
         }
     }
 }
@@ -50,6 +53,7 @@ impl ObjKey {
 pub enum Obs {
     Config(ConfigKey, ConfigEntry),
     Workload(Box<WorkloadFacts>),
+    Namespace(String),
 }
 
 impl Obs {
@@ -57,6 +61,7 @@ impl Obs {
         match self {
             Obs::Config(k, _) => ObjKey::Config(k.clone()),
             Obs::Workload(f) => ObjKey::Workload(f.key.clone()),
+            Obs::Namespace(n) => ObjKey::Namespace(n.clone()),
         }
     }
 }
@@ -97,6 +102,7 @@ pub struct StreamScope {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Watched {
+    Namespaces,
     Config(ConfigKind),
     Workload(crate::kinds::WorkloadKind),
 }
@@ -111,6 +117,7 @@ impl StreamScope {
             && match (self.what, key) {
                 (Watched::Config(k), ObjKey::Config(c)) => c.kind == k,
                 (Watched::Workload(k), ObjKey::Workload(w)) => w.kind == k,
+                (Watched::Namespaces, ObjKey::Namespace(_)) => true,
                 _ => false,
             }
     }
@@ -153,6 +160,18 @@ pub async fn spawn_all(
         opts.namespaces.iter().cloned().map(Some).collect()
     };
     let mut scopes = Vec::new();
+    // Global mode only, as in stakater: the selected namespaces, by label, server-side.
+    if let (None, Some(sel)) = (&namespaces[0], &opts.namespace_selector) {
+        scopes.push(StreamScope {
+            what: Watched::Namespaces,
+            namespace: None,
+        });
+        let api: Api<Namespace> = Api::all(client.clone());
+        let cfg = watcher::Config::default().labels(sel);
+        spawn_stream(api, "Namespace".into(), cfg, 0, tx.clone(), |n| {
+            n.metadata.name.map(Obs::Namespace)
+        });
+    }
     for ns in &namespaces {
         let cfg = watcher::Config::default();
         let cfg_labels = match &opts.resource_label_selector {

@@ -477,3 +477,50 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
         .count();
     assert_eq!(again, 1);
 }
+
+#[tokio::test]
+async fn namespace_selector_limits_reloads_to_selected_namespaces() {
+    let selected = TestNs::new("selected").await;
+    let other = TestNs::new("unselected").await;
+    let label = format!("sel-{}", std::process::id());
+    kubectl(
+        &[
+            "label",
+            "namespace",
+            &selected.name,
+            &format!("{label}=yes"),
+        ],
+        None,
+    );
+    let pod = json!({ "containers": [{ "name": "app", "image": "x",
+        "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] });
+    for ns in [&selected, &other] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+            .await;
+        ns.create::<Deployment>(deployment(
+            "w",
+            json!({ "reloader.stakater.com/auto": "true" }),
+            pod.clone(),
+        ))
+        .await;
+    }
+    // Global mode (the selector only applies there), in stakater's legacy `key:value` form.
+    let args = [format!("--namespace-selector={label}:yes")];
+    let _op = support::start_global_operator(&selected, &[&args[0]]).await;
+    for ns in [&other, &selected] {
+        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+            .await;
+    }
+    wait_for("the reload in the selected namespace", WAIT, || async {
+        let d = selected.get::<Deployment>("w").await;
+        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP").ok_or(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let d = other.get::<Deployment>("w").await;
+    assert_eq!(
+        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
+        None,
+        "unselected namespace untouched"
+    );
+}

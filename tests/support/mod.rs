@@ -232,13 +232,24 @@ impl Drop for Operator {
 
 pub async fn start_operator(ns: &TestNs, extra: &[&str]) -> Operator {
     let scope = format!("--namespaces={}", ns.name);
-    let args = ["kube-reloader", scope.as_str(), "--http-addr=127.0.0.1:0"];
+    let args: Vec<&str> = std::iter::once(scope.as_str())
+        .chain(extra.iter().copied())
+        .collect();
+    run_operator(&ns.client, &args).await
+}
+
+/// The operator watching every namespace (for options that apply only in global mode).
+pub async fn start_global_operator(ns: &TestNs, extra: &[&str]) -> Operator {
+    run_operator(&ns.client, extra).await
+}
+
+async fn run_operator(client: &Client, extra: &[&str]) -> Operator {
+    let args = ["kube-reloader", "--http-addr=127.0.0.1:0"];
     let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("valid flags");
     let opts = Options::from_args(&cli.operator).expect("valid options");
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
-    let client = ns.client.clone();
     let handle = tokio::spawn(kube_reloader::operator::run(
-        client,
+        client.clone(),
         opts,
         ready_tx,
         std::future::pending(),
