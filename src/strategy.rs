@@ -142,44 +142,13 @@ pub fn apply_markers(
     template: &mut k8s_openapi::api::core::v1::PodTemplateSpec,
     markers: &[Marker],
 ) {
-    use k8s_openapi::api::core::v1::EnvVar;
-    for m in markers {
-        match m {
-            Marker::Env {
-                container,
-                var,
-                value,
-            } => {
-                let Some(spec) = template.spec.as_mut() else {
-                    continue;
-                };
-                let Some(c) = spec.containers.iter_mut().find(|c| &c.name == container) else {
-                    continue;
-                };
-                let env = c.env.get_or_insert_with(Vec::new);
-                env.retain(|e| &e.name != var);
-                if let Some(v) = value {
-                    env.push(EnvVar {
-                        name: var.clone(),
-                        value: Some(v.clone()),
-                        value_from: None,
-                    });
-                }
-            }
-            Marker::Annotation(v) => {
-                template
-                    .metadata
-                    .get_or_insert_with(Default::default)
-                    .annotations
-                    .get_or_insert_with(Default::default)
-                    .insert(LAST_RELOADED_FROM.to_owned(), v.clone());
-            }
-        }
-    }
+    let mut json = serde_json::to_value(&*template).expect("a pod template serializes");
+    apply_markers_json(&mut json, markers);
+    *template = serde_json::from_value(json).expect("markers keep the template valid");
 }
 
-/// `apply_markers` on a pod template held as JSON (a custom resource's), touching nothing
-/// else, so unknown fields and their spelling survive the round trip.
+/// Markers applied to a pod template held as JSON (also a custom resource's), touching
+/// nothing else, so unknown fields and their spelling survive the round trip.
 pub fn apply_markers_json(template: &mut Value, markers: &[Marker]) {
     for m in markers {
         match m {

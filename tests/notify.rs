@@ -35,6 +35,19 @@ async fn receiver() -> (String, Seen) {
     (url, seen)
 }
 
+/// Waits until the receiver has something and returns all it got.
+async fn received(seen: &Seen, what: &str) -> Vec<(String, String)> {
+    wait_for(what, WAIT, || async {
+        let v = seen.lock().unwrap().clone();
+        if v.is_empty() {
+            Err("nothing received")
+        } else {
+            Ok(v)
+        }
+    })
+    .await
+}
+
 async fn setup(ns: &TestNs) {
     ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
         .await;
@@ -67,15 +80,7 @@ async fn webhook_mode_notifies_and_reloads_nothing() {
     let _op = start_operator(&ns, &[&format!("--webhook-url={url}")]).await;
     ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
         .await;
-    let got = wait_for("the webhook call", WAIT, || async {
-        let v = seen.lock().unwrap().clone();
-        if v.is_empty() {
-            Err("nothing received")
-        } else {
-            Ok(v)
-        }
-    })
-    .await;
+    let got = received(&seen, "the webhook call").await;
     assert_eq!(got[0].0, "application/json");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&got[0].1).unwrap(),
@@ -103,15 +108,7 @@ async fn slack_alert_after_a_reload() {
     let _op = start_operator(&ns, &args).await;
     ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
         .await;
-    let got = wait_for("the alert", WAIT, || async {
-        let v = seen.lock().unwrap().clone();
-        if v.is_empty() {
-            Err("nothing received")
-        } else {
-            Ok(v)
-        }
-    })
-    .await;
+    let got = received(&seen, "the alert").await;
     assert!(
         has_marker(&ns.get::<Deployment>("app").await),
         "reloaded before alerting"
