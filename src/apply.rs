@@ -139,11 +139,47 @@ impl Applier {
             WorkloadKind::CronJob => json!({ "jobTemplate": { "spec": { "template": template } } }),
             _ => json!({ "template": template }),
         };
-        let body = json!({ "metadata": { "uid": facts.uid }, "spec": spec });
+        let mut body = json!({ "metadata": { "uid": facts.uid }, "spec": spec });
+        // pause-period: the template change and the pause go out in one write, so the
+        // rollout starts only on resume; paused-at on the object makes the resume survive
+        // restarts. A Deployment paused by someone else is left alone.
+        let pause = matches!(facts.rules.pause_period, Some(Ok(d)) if !d.is_zero());
+        if facts.key.kind == WorkloadKind::Deployment && pause && !facts.paused {
+            let now = k8s_openapi::jiff::Timestamp::now().to_string();
+            body["spec"]["paused"] = json!(true);
+            body["metadata"]["annotations"] = json!({ self.opts.keys.paused_at.clone(): now });
+        }
         let api = self.api(facts.key.kind, &facts.key.namespace);
         api.patch(&facts.key.name, &self.params(), &Patch::Strategic(&body))
             .await?;
         Ok(())
+    }
+
+    /// Ends a pause-period: unpauses and removes paused-at, retrying until it lands or
+    /// the Deployment is gone, so no Deployment stays paused.
+    pub async fn resume(&self, facts: &WorkloadFacts) {
+        let body = json!({
+            "metadata": { "uid": facts.uid, "annotations": { self.opts.keys.paused_at.clone(): null } },
+            "spec": { "paused": false }
+        });
+        let api = self.api(facts.key.kind, &facts.key.namespace);
+        for attempt in 0u32.. {
+            match api
+                .patch(&facts.key.name, &self.params(), &Patch::Strategic(&body))
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(workload = %facts.key, "pause-period over; resumed");
+                    return;
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return,
+                Err(e) => {
+                    tracing::warn!(workload = %facts.key, error = %e, "resume failed; retrying");
+                    let secs = 2u64.pow(attempt.min(5));
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                }
+            }
+        }
     }
 
     fn params(&self) -> PatchParams {

@@ -18,7 +18,7 @@ use crate::{
     kinds::{ConfigKey, WorkloadKey},
     options::Options,
     plan::{self, PendingItem},
-    store::Store,
+    store::{Store, WorkloadFacts},
     watch::{ObjKey, Obs, StreamScope, WatchMsg},
 };
 
@@ -47,6 +47,8 @@ pub struct Engine {
     ready: tokio::sync::watch::Sender<bool>,
     /// With `--namespace-selector`: the namespaces it selects.
     selected: Option<HashSet<String>>,
+    /// Deployments paused for a pause-period, by when to resume them.
+    resumes: HashMap<WorkloadKey, Instant>,
 }
 
 /// Messages from finished writes back to the engine.
@@ -72,6 +74,7 @@ impl Engine {
             in_flight: HashSet::new(),
             applier,
             selected: opts.namespace_selector.as_ref().map(|_| HashSet::new()),
+            resumes: HashMap::new(),
             opts,
             ready,
         }
@@ -85,6 +88,7 @@ impl Engine {
                 .iter()
                 .filter(|(k, _)| !self.in_flight.contains(*k))
                 .map(|(_, p)| p.due)
+                .chain(self.resumes.values().copied())
                 .min();
             let sleep = async {
                 match next_due {
@@ -98,7 +102,10 @@ impl Engine {
                     None => return,
                 },
                 Some(done) = done_rx.recv() => self.on_done(done),
-                () = sleep => self.dispatch_due(&done_tx),
+                () = sleep => {
+                    self.dispatch_resumes();
+                    self.dispatch_due(&done_tx);
+                }
             }
         }
     }
@@ -195,6 +202,7 @@ impl Engine {
                 if problems_changed && !facts.problems.is_empty() {
                     self.applier.warn_invalid(&facts);
                 }
+                self.schedule_resume(&facts);
                 self.store.put_workload(*facts);
             }
         }
@@ -218,6 +226,7 @@ impl Engine {
                 }
             }
             ObjKey::Workload(key) => {
+                self.resumes.remove(&key);
                 self.store.remove_workload(&key);
                 self.pending.remove(&key);
             }
@@ -256,6 +265,48 @@ impl Engine {
                 });
             p.items.retain(|i| i.config != item.config);
             p.items.push(item);
+        }
+    }
+
+    /// A Deployment we paused (it carries paused-at) resumes at paused-at + pause-period;
+    /// read from the object, so a restarted operator resumes it too (stakater#1016).
+    fn schedule_resume(&mut self, facts: &WorkloadFacts) {
+        let ours = facts.key.kind == crate::kinds::WorkloadKind::Deployment && facts.paused;
+        let Some(at) = facts.paused_at.as_deref().filter(|_| ours) else {
+            self.resumes.remove(&facts.key);
+            return;
+        };
+        let period = match facts.rules.pause_period {
+            Some(Ok(d)) => d,
+            _ => Duration::ZERO, // annotation removed or invalid: resume now
+        };
+        let paused_at = at
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .map(|t| t.as_millisecond());
+        let now_ms = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+        let left_ms = paused_at.map_or(0, |p| p + period.as_millis() as i64 - now_ms);
+        let due = Instant::now() + Duration::from_millis(left_ms.max(0) as u64);
+        self.resumes.insert(facts.key.clone(), due);
+    }
+
+    fn dispatch_resumes(&mut self) {
+        let now = Instant::now();
+        let due: Vec<WorkloadKey> = self
+            .resumes
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.resumes.remove(&key);
+            let Some(facts) = self.store.workload(&key).cloned() else {
+                continue;
+            };
+            if self.opts.dry_run || self.opts.webhook_url.is_some() {
+                continue;
+            }
+            let applier = self.applier.clone();
+            tokio::spawn(async move { applier.resume(&facts).await });
         }
     }
 

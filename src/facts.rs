@@ -62,6 +62,12 @@ pub fn from_parts(
         env_markers,
         annotation_marker: template_annotations.and_then(|a| a.get(LAST_RELOADED_FROM).cloned()),
         suspended,
+        paused: false,
+        paused_at: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(&keys.paused_at))
+            .cloned(),
         problems,
         rules,
     })
@@ -69,7 +75,9 @@ pub fn from_parts(
 
 pub fn deployment(keys: &AnnotationKeys, d: &Deployment) -> Option<WorkloadFacts> {
     let t = Some(&d.spec.template);
-    from_parts(keys, WorkloadKind::Deployment, &d.metadata, t, false)
+    let mut f = from_parts(keys, WorkloadKind::Deployment, &d.metadata, t, false)?;
+    f.paused = d.spec.paused.unwrap_or(false);
+    Some(f)
 }
 
 pub fn statefulset(keys: &AnnotationKeys, s: &StatefulSet) -> Option<WorkloadFacts> {

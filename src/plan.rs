@@ -149,6 +149,8 @@ mod tests {
                 .collect(),
             annotation_marker: None,
             suspended: false,
+            paused: false,
+            paused_at: None,
             problems: vec![],
         }
     }

@@ -43,6 +43,10 @@ pub struct WorkloadFacts {
     pub annotation_marker: Option<String>,
     /// CronJob `spec.suspend`.
     pub suspended: bool,
+    /// Deployment `spec.paused`.
+    pub paused: bool,
+    /// The `paused-at` annotation: set when kube-reloader paused it (pause-period).
+    pub paused_at: Option<String>,
     /// Problems in its annotations, reported once per distinct list.
     pub problems: Vec<String>,
 }
@@ -216,6 +220,8 @@ mod tests {
             env_markers: vec![],
             annotation_marker: None,
             suspended: false,
+            paused: false,
+            paused_at: None,
             problems: vec![],
         }
     }

@@ -524,3 +524,71 @@ async fn namespace_selector_limits_reloads_to_selected_namespaces() {
         "unselected namespace untouched"
     );
 }
+
+#[tokio::test]
+async fn pause_period_pauses_once_and_a_restarted_operator_resumes() {
+    let ns = TestNs::new("pause").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+        .await;
+    let pod = json!({ "containers": [{ "name": "app", "image": "x",
+        "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] });
+    let annotations = json!({
+        "reloader.stakater.com/auto": "true",
+        "deployment.reloader.stakater.com/pause-period": "4s"
+    });
+    ns.create::<Deployment>(deployment("w", annotations, pod))
+        .await;
+    let op = start_operator(&ns, &[]).await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let paused = wait_for("the Deployment paused with the marker", WAIT, || async {
+        let d = ns.get::<Deployment>("w").await;
+        let at = d
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.reloader.stakater.com/paused-at"))
+            .cloned();
+        match (
+            d.spec.paused,
+            at,
+            env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
+        ) {
+            (Some(true), Some(_), Some(_)) => Ok(d),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(
+        replicaset_count(&ns, "w").await,
+        1,
+        "no rollout while paused"
+    );
+
+    // The operator restarts mid-pause: the new one must still resume (stakater#1016).
+    drop(op);
+    let _op = start_operator(&ns, &[]).await;
+    let resumed = wait_for("the Deployment resumed", WAIT, || async {
+        let d = ns.get::<Deployment>("w").await;
+        let at = d
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.reloader.stakater.com/paused-at"))
+            .cloned();
+        match (d.spec.paused, at) {
+            (Some(false) | None, None) => Ok(d),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(
+        resumed.spec.template, paused.spec.template,
+        "the reload itself stayed"
+    );
+    wait_for("the rollout after resuming", WAIT, || async {
+        let n = replicaset_count(&ns, "w").await;
+        if n == 2 { Ok(()) } else { Err(n) }
+    })
+    .await;
+}
