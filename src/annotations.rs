@@ -213,10 +213,6 @@ impl RuleSource {
             || self.auto.is_some()
             || self.search.is_some()
     }
-
-    fn is_empty(&self) -> bool {
-        ConfigKind::ALL.iter().all(|k| !self.has_any_for(*k))
-    }
 }
 
 /// How an Argo Rollout is rolled (`reloader.stakater.com/rollout-strategy`).
@@ -305,12 +301,6 @@ impl WorkloadRules {
         self.exclude[idx(kind)]
             .as_ref()
             .is_some_and(|l| l.iter().any(|n| n == name))
-    }
-
-    /// True when no reload annotation is set at all (the workload is only a candidate
-    /// under `--auto-reload-all`).
-    pub fn is_unannotated(&self) -> bool {
-        self.metadata.is_empty() && self.template.is_empty()
     }
 
     /// Problems worth a Warning Event: invalid regex items and a bad pause-period.

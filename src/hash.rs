@@ -57,6 +57,11 @@ impl std::fmt::Debug for ConfigHash {
     }
 }
 
+/// SHA-1 of one string, as stakater's `GenerateSHA`.
+pub fn of_str(s: &str) -> ConfigHash {
+    hash_entries(vec![s.as_bytes().to_vec()])
+}
+
 /// SHA-1 of the byte strings sorted and joined by `;` (Go's `sort.Strings` is byte order).
 fn hash_entries(mut entries: Vec<Vec<u8>>) -> ConfigHash {
     entries.sort_unstable();
@@ -141,7 +146,7 @@ mod tests {
     fn stakater_generate_sha_vector() {
         // The input of stakater's GenerateSHA test, hashed as one entry; the expected value
         // is sha1sum's.
-        let h = hash_entries(vec![b"www.stakater.com".to_vec()]);
+        let h = of_str("www.stakater.com");
         assert_eq!(h.to_string(), "abd4ed82fb04548388a6cf3c339fd9dc84d275df");
     }
 

@@ -20,14 +20,6 @@ impl ConfigKind {
             ConfigKind::Secret => "SECRET",
         }
     }
-
-    /// The plural resource name, as used by `--resources-to-ignore`.
-    pub fn plural(self) -> &'static str {
-        match self {
-            ConfigKind::ConfigMap => "configmaps",
-            ConfigKind::Secret => "secrets",
-        }
-    }
 }
 
 impl fmt::Display for ConfigKind {
@@ -65,15 +57,6 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 6] = [
-        WorkloadKind::Deployment,
-        WorkloadKind::StatefulSet,
-        WorkloadKind::DaemonSet,
-        WorkloadKind::CronJob,
-        WorkloadKind::Job,
-        WorkloadKind::Rollout,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadKind::Deployment => "Deployment",

@@ -28,10 +28,7 @@ pub struct Write {
 
 /// Stakater's annotation-strategy hash for a deleted config.
 pub fn delete_marker_hash() -> ConfigHash {
-    use sha1::{Digest, Sha1};
-    let d: [u8; 20] = Sha1::digest(b"__RELOADER_EMPTY_DELETE_MARKER__").into();
-    ConfigHash::parse(&d.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        .expect("40 hex digits")
+    crate::hash::of_str("__RELOADER_EMPTY_DELETE_MARKER__")
 }
 
 pub fn plan(

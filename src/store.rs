@@ -19,7 +19,6 @@ use crate::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigEntry {
     pub hash: ConfigHash,
-    pub uid: String,
     pub flags: ConfigFlags,
 }
 

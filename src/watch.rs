@@ -138,7 +138,6 @@ fn config_obs(
     };
     let entry = ConfigEntry {
         hash: h,
-        uid: meta.uid.clone().unwrap_or_default(),
         flags: ConfigFlags {
             ignore: is_true(&keys.ignore),
             search_match: is_true(&keys.search_match),
