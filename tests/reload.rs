@@ -48,6 +48,24 @@ fn env_of(d: &Deployment, container: &str, var: &str) -> Option<String> {
         .clone()
 }
 
+/// Waits until container `app` of Deployment `name` has env var `var`; returns its value.
+async fn wait_env(ns: &TestNs, name: &str, var: &str, what: &str) -> String {
+    wait_for(what, WAIT, || async {
+        let d = ns.get::<Deployment>(name).await;
+        env_of(&d, "app", var).ok_or("no env var yet")
+    })
+    .await
+}
+
+/// Stakater's hash of Secret data given as plain text.
+fn secret_hash(pairs: &[(&str, &str)]) -> String {
+    let raw: BTreeMap<String, ByteString> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+        .collect();
+    hash::secret_hash(Some(&raw)).to_string()
+}
+
 async fn replicaset_count(ns: &TestNs, name: &str) -> usize {
     ns.list::<ReplicaSet>()
         .await
@@ -157,9 +175,7 @@ async fn annotations_strategy_named_secret_reload_through_a_volume() {
 
     ns.merge_patch::<Secret>("db-creds", json!({ "stringData": { "pw": "b" } }))
         .await;
-    let mut raw = BTreeMap::new();
-    raw.insert("pw".to_string(), ByteString(b"b".to_vec()));
-    let expected = hash::secret_hash(Some(&raw)).to_string();
+    let expected = secret_hash(&[("pw", "b")]);
     let source = wait_for("the last-reloaded-from annotation", WAIT, || async {
         let d = ns.get::<Deployment>("named").await;
         let a = d
@@ -216,11 +232,7 @@ spec:
     let _op = start_operator(&ns, &[]).await;
     ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "v2" } }))
         .await;
-    let marker = wait_for("the reload", WAIT, || async {
-        let d = ns.get::<Deployment>("app").await;
-        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP").ok_or("no env var yet")
-    })
-    .await;
+    let marker = wait_env(&ns, "app", "STAKATER_CFG_CONFIGMAP", "the reload").await;
     let rolled = ns.get::<Deployment>("app").await.spec.template;
 
     // An HPA-like scale, then the user's manifest again, client-side and server-side.
@@ -264,11 +276,7 @@ async fn reload_on_delete_removes_the_env_var() {
     let _op = start_operator(&ns, &["--reload-on-delete=true"]).await;
     ns.merge_patch::<ConfigMap>("gone", json!({ "data": { "k": "v2" } }))
         .await;
-    wait_for("the env var", WAIT, || async {
-        let d = ns.get::<Deployment>("w").await;
-        env_of(&d, "app", "STAKATER_GONE_CONFIGMAP").ok_or(())
-    })
-    .await;
+    wait_env(&ns, "w", "STAKATER_GONE_CONFIGMAP", "the env var").await;
     ns.api::<ConfigMap>()
         .delete("gone", &Default::default())
         .await
@@ -415,9 +423,7 @@ async fn jobs_are_recreated_with_the_marker() {
         }
     })
     .await;
-    let mut raw = BTreeMap::new();
-    raw.insert("t".to_string(), ByteString(b"2".to_vec()));
-    let expected = hash::secret_hash(Some(&raw)).to_string();
+    let expected = secret_hash(&[("t", "2")]);
     assert_eq!(
         job_env(&recreated, "STAKATER_JOB_SECRET_SECRET"),
         Some(expected),
@@ -459,13 +465,11 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
 
     ns.merge_patch::<ConfigMap>("good", json!({ "data": { "k": "2" } }))
         .await;
-    wait_for(
+    wait_env(
+        &ns,
+        "w",
+        "STAKATER_GOOD_CONFIGMAP",
         "the valid item still reloads (first container)",
-        WAIT,
-        || async {
-            let d = ns.get::<Deployment>("w").await;
-            env_of(&d, "app", "STAKATER_GOOD_CONFIGMAP").ok_or(())
-        },
     )
     .await;
     // The reload changed the template, not the annotations: still one warning.
@@ -476,6 +480,19 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
         .filter(|e| e.reason.as_deref() == Some("InvalidAnnotation"))
         .count();
     assert_eq!(again, 1);
+}
+
+/// The same ConfigMap `cfg` and auto Deployment `w` in each namespace.
+async fn setup_auto_pair(a: &TestNs, b: &TestNs) {
+    let pod = json!({ "containers": [{ "name": "app", "image": "x",
+        "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] });
+    for ns in [a, b] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+            .await;
+        let auto = json!({ "reloader.stakater.com/auto": "true" });
+        ns.create::<Deployment>(deployment("w", auto, pod.clone()))
+            .await;
+    }
 }
 
 #[tokio::test]
@@ -492,18 +509,7 @@ async fn namespace_selector_limits_reloads_to_selected_namespaces() {
         ],
         None,
     );
-    let pod = json!({ "containers": [{ "name": "app", "image": "x",
-        "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] });
-    for ns in [&selected, &other] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-            .await;
-        ns.create::<Deployment>(deployment(
-            "w",
-            json!({ "reloader.stakater.com/auto": "true" }),
-            pod.clone(),
-        ))
-        .await;
-    }
+    setup_auto_pair(&selected, &other).await;
     // Global mode (the selector only applies there), in stakater's legacy `key:value` form.
     let args = [format!("--namespace-selector={label}:yes")];
     let _op = support::start_global_operator(&selected, &[&args[0]]).await;
@@ -511,10 +517,12 @@ async fn namespace_selector_limits_reloads_to_selected_namespaces() {
         ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
             .await;
     }
-    wait_for("the reload in the selected namespace", WAIT, || async {
-        let d = selected.get::<Deployment>("w").await;
-        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP").ok_or(())
-    })
+    wait_env(
+        &selected,
+        "w",
+        "STAKATER_CFG_CONFIGMAP",
+        "the reload in the selected namespace",
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let d = other.get::<Deployment>("w").await;
@@ -591,4 +599,43 @@ async fn pause_period_pauses_once_and_a_restarted_operator_resumes() {
         if n == 2 { Ok(()) } else { Err(n) }
     })
     .await;
+}
+
+#[tokio::test]
+async fn namespaces_to_ignore_are_never_reloaded() {
+    let watched = TestNs::new("watched").await;
+    let ignored = TestNs::new("ignored").await;
+    // Both selected, so this global-mode operator stays off other tests' namespaces.
+    let label = format!("ign-{}", std::process::id());
+    for ns in [&watched, &ignored] {
+        kubectl(
+            &["label", "namespace", &ns.name, &format!("{label}=yes")],
+            None,
+        );
+    }
+    setup_auto_pair(&watched, &ignored).await;
+    let args = [
+        format!("--namespace-selector={label}=yes"),
+        format!("--namespaces-to-ignore={}", ignored.name),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _op = support::start_global_operator(&watched, &args).await;
+    for ns in [&ignored, &watched] {
+        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+            .await;
+    }
+    wait_env(
+        &watched,
+        "w",
+        "STAKATER_CFG_CONFIGMAP",
+        "the reload in the watched namespace",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let d = ignored.get::<Deployment>("w").await;
+    assert_eq!(
+        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
+        None,
+        "ignored namespace untouched"
+    );
 }
