@@ -13,13 +13,16 @@ pub struct AnnotationKeys {
     pub auto: String,
     pub configmap_auto: String,
     pub secret_auto: String,
+    pub spc_auto: String,
     pub configmap_reload: String,
     pub secret_reload: String,
+    pub spc_reload: String,
     pub search: String,
     pub search_match: String,
     pub ignore: String,
     pub configmap_exclude: String,
     pub secret_exclude: String,
+    pub spc_exclude: String,
     pub pause_period: String,
     pub paused_at: String,
     pub rollout_strategy: String,
@@ -35,13 +38,16 @@ impl Default for AnnotationKeys {
             auto: "reloader.stakater.com/auto".into(),
             configmap_auto: "configmap.reloader.stakater.com/auto".into(),
             secret_auto: "secret.reloader.stakater.com/auto".into(),
+            spc_auto: "secretproviderclass.reloader.stakater.com/auto".into(),
             configmap_reload: "configmap.reloader.stakater.com/reload".into(),
             secret_reload: "secret.reloader.stakater.com/reload".into(),
+            spc_reload: "secretproviderclass.reloader.stakater.com/reload".into(),
             search: "reloader.stakater.com/search".into(),
             search_match: "reloader.stakater.com/match".into(),
             ignore: "reloader.stakater.com/ignore".into(),
             configmap_exclude: "configmaps.exclude.reloader.stakater.com/reload".into(),
             secret_exclude: "secrets.exclude.reloader.stakater.com/reload".into(),
+            spc_exclude: "secretproviderclasses.exclude.reloader.stakater.com/reload".into(),
             pause_period: "deployment.reloader.stakater.com/pause-period".into(),
             paused_at: "deployment.reloader.stakater.com/paused-at".into(),
             rollout_strategy: "reloader.stakater.com/rollout-strategy".into(),
@@ -55,6 +61,7 @@ impl AnnotationKeys {
         match kind {
             ConfigKind::ConfigMap => &self.configmap_auto,
             ConfigKind::Secret => &self.secret_auto,
+            ConfigKind::SecretProviderClass => &self.spc_auto,
         }
     }
 
@@ -62,6 +69,7 @@ impl AnnotationKeys {
         match kind {
             ConfigKind::ConfigMap => &self.configmap_reload,
             ConfigKind::Secret => &self.secret_reload,
+            ConfigKind::SecretProviderClass => &self.spc_reload,
         }
     }
 
@@ -69,6 +77,7 @@ impl AnnotationKeys {
         match kind {
             ConfigKind::ConfigMap => &self.configmap_exclude,
             ConfigKind::Secret => &self.secret_exclude,
+            ConfigKind::SecretProviderClass => &self.spc_exclude,
         }
     }
 }
@@ -171,16 +180,13 @@ fn first_line(s: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct RuleSource {
     pub auto: Option<String>,
-    pub typed_auto: [Option<String>; 2],
-    pub reload: [Option<NamePatterns>; 2],
+    pub typed_auto: [Option<String>; 3],
+    pub reload: [Option<NamePatterns>; 3],
     pub search: Option<String>,
 }
 
 fn idx(kind: ConfigKind) -> usize {
-    match kind {
-        ConfigKind::ConfigMap => 0,
-        ConfigKind::Secret => 1,
-    }
+    kind.index()
 }
 
 impl RuleSource {
@@ -241,7 +247,7 @@ pub struct WorkloadRules {
     pub metadata: RuleSource,
     pub template: RuleSource,
     /// Exclude lists (exact names), read from workload metadata only.
-    pub exclude: [Option<Vec<String>>; 2],
+    pub exclude: [Option<Vec<String>>; 3],
     /// `pause-period`, Deployments only; `Err` holds the bad value.
     pub pause_period: Option<Result<Duration, String>>,
     pub rollout_strategy: RolloutStrategy,

@@ -47,7 +47,8 @@ pub struct OperatorArgs {
     #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub reload_on_delete: bool,
 
-    /// Accepted for stakater compatibility; start-up catch-up needs no flag here.
+    /// With --reload-on-create: treat the configs listed at start-up as created, so
+    /// workloads whose markers are missing or stale roll (those up to date do not).
     #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub sync_after_restart: bool,
 
@@ -95,7 +96,8 @@ pub struct OperatorArgs {
     #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub enable_ha: bool,
 
-    /// Accepted for stakater compatibility; CSI SecretProviderClass support is not built.
+    /// Roll workloads when the CSI Secrets Store driver rotates a SecretProviderClass's
+    /// objects (watches SecretProviderClassPodStatus when secrets-store.csi.x-k8s.io/v1 is served).
     #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub enable_csi_integration: bool,
 

@@ -13,6 +13,7 @@ use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
     apply::{Applier, WriteOutcome},
+    csi::CsiState,
     decide::{self, Reason},
     hash::ConfigHash,
     kinds::{ConfigKey, WorkloadKey},
@@ -49,6 +50,7 @@ pub struct Engine {
     selected: Option<HashSet<String>>,
     /// Deployments paused for a pause-period, by when to resume them.
     resumes: HashMap<WorkloadKey, Instant>,
+    csi: CsiState,
 }
 
 /// Messages from finished writes back to the engine.
@@ -75,6 +77,7 @@ impl Engine {
             applier,
             selected: opts.namespace_selector.as_ref().map(|_| HashSet::new()),
             resumes: HashMap::new(),
+            csi: CsiState::default(),
             opts,
             ready,
         }
@@ -145,6 +148,9 @@ impl Engine {
                         "caches synced; ready"
                     );
                     self.ready.send_replace(true);
+                    if self.opts.sync_after_restart && self.opts.reload_on_create {
+                        self.sync_after_restart();
+                    }
                 }
             }
             WatchMsg::Apply { obs, .. } => self.observe(obs, true),
@@ -163,7 +169,12 @@ impl Engine {
             .iter()
             .flatten()
             .map(|n| ObjKey::Namespace(n.clone()));
-        let w = w.chain(n);
+        let csi = self
+            .csi
+            .class_keys()
+            .map(|k| ObjKey::CsiClass(k.clone()))
+            .chain(self.csi.status_keys().map(|k| ObjKey::CsiStatus(k.clone())));
+        let w = w.chain(n).chain(csi);
         c.chain(w).collect::<Vec<_>>().into_iter()
     }
 
@@ -175,11 +186,7 @@ impl Engine {
                 }
             }
             Obs::Config(key, entry) => {
-                let unselected = self
-                    .selected
-                    .as_ref()
-                    .is_some_and(|s| !s.contains(&key.namespace));
-                if self.opts.namespace_ignored(&key.namespace) || unselected {
+                if !self.namespace_allowed(&key.namespace) {
                     return;
                 }
                 let new_hash = entry.hash;
@@ -205,7 +212,56 @@ impl Engine {
                 self.schedule_resume(&facts);
                 self.store.put_workload(*facts);
             }
+            Obs::CsiClass(key, flags) => {
+                self.csi.put_class(key.clone(), flags);
+                self.refresh_csi_entry(&key);
+            }
+            Obs::CsiStatus(status) => {
+                if !self.namespace_allowed(&status.key.namespace) {
+                    return;
+                }
+                let class = status.class.clone();
+                let rotated = self.csi.put_status(status);
+                let entry = self.refresh_csi_entry(&class);
+                if let Some(entry) = entry.filter(|_| live && rotated && self.all_synced()) {
+                    tracing::info!(config = %class, hash = %entry.hash.short(), "secret provider class rotated");
+                    self.on_config_change(&class, entry.flags, false);
+                }
+            }
         }
+    }
+
+    /// Stakater's `--sync-after-restart`: every listed ConfigMap and Secret counts as
+    /// created. Plans skip markers already in place, so only stale workloads roll.
+    fn sync_after_restart(&mut self) {
+        let listed: Vec<_> = self
+            .store
+            .configs()
+            .filter(|(k, _)| k.kind != crate::kinds::ConfigKind::SecretProviderClass)
+            .map(|(k, e)| (k.clone(), e.flags))
+            .collect();
+        tracing::info!(
+            configs = listed.len(),
+            "--sync-after-restart: checking every workload"
+        );
+        for (key, flags) in listed {
+            self.on_config_change(&key, flags, false);
+        }
+    }
+
+    fn namespace_allowed(&self, ns: &str) -> bool {
+        let unselected = self.selected.as_ref().is_some_and(|s| !s.contains(ns));
+        !self.opts.namespace_ignored(ns) && !unselected
+    }
+
+    /// Mirrors a SecretProviderClass's merged entry into the store, where plans read hashes.
+    fn refresh_csi_entry(&mut self, class: &ConfigKey) -> Option<crate::store::ConfigEntry> {
+        let entry = self.csi.entry(class);
+        match &entry {
+            Some(e) => self.store.put_config(class.clone(), e.clone()),
+            None => self.store.remove_config(class),
+        };
+        entry
     }
 
     fn forget(&mut self, key: ObjKey, live: bool) {
@@ -223,6 +279,16 @@ impl Engine {
                 {
                     tracing::info!(config = %key, "config deleted");
                     self.on_config_change(&key, old.flags, true);
+                }
+            }
+            ObjKey::CsiClass(key) => {
+                self.csi.remove_class(&key);
+                self.refresh_csi_entry(&key);
+            }
+            // A pod went away; never a change of its class (as in stakater).
+            ObjKey::CsiStatus(key) => {
+                if let Some(class) = self.csi.remove_status(&key) {
+                    self.refresh_csi_entry(&class);
                 }
             }
             ObjKey::Workload(key) => {

@@ -117,6 +117,20 @@ pub fn of_secret(secret: &Secret) -> ConfigHash {
     secret_hash(secret.data.as_ref())
 }
 
+/// Hash of a CSI SecretProviderClassPodStatus: every mounted object as `id=version`, plus
+/// `SecretProviderClassName=<name>`, sorted and joined as for the other kinds.
+pub fn spc_status_hash<'a>(
+    class_name: &str,
+    objects: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> ConfigHash {
+    let mut entries: Vec<Vec<u8>> = objects
+        .into_iter()
+        .map(|(id, version)| entry(id, version.as_bytes()))
+        .collect();
+    entries.push(entry("SecretProviderClassName", class_name.as_bytes()));
+    hash_entries(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +213,15 @@ mod tests {
         assert_eq!(ConfigHash::parse(&h.to_string().to_uppercase()), Some(h));
         assert_eq!(ConfigHash::parse("xyz"), None);
         assert_eq!(h.short(), "da39a3ee");
+    }
+
+    #[test]
+    fn spc_status_entries_include_the_class_name() {
+        let h = spc_status_hash("vault-db", [("secret/b", "v2"), ("secret/a", "7")]);
+        assert_eq!(
+            h,
+            of_str("SecretProviderClassName=vault-db;secret/a=7;secret/b=v2")
+        );
+        assert_ne!(h, spc_status_hash("vault-db", [("secret/a", "7")]));
     }
 }

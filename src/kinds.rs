@@ -1,4 +1,5 @@
-//! The kinds of objects the operator deals with: config objects (ConfigMap, Secret) and
+//! The kinds of objects the operator deals with: config objects (ConfigMap, Secret, CSI
+//! SecretProviderClass) and
 //! workloads (Deployment, StatefulSet, DaemonSet, CronJob, Job, Argo Rollout).
 
 use std::fmt;
@@ -8,16 +9,28 @@ use std::fmt;
 pub enum ConfigKind {
     ConfigMap,
     Secret,
+    /// A CSI SecretProviderClass, changed through its per-pod SecretProviderClassPodStatus.
+    SecretProviderClass,
 }
 
 impl ConfigKind {
-    pub const ALL: [ConfigKind; 2] = [ConfigKind::ConfigMap, ConfigKind::Secret];
+    pub const ALL: [ConfigKind; 3] = [
+        ConfigKind::ConfigMap,
+        ConfigKind::Secret,
+        ConfigKind::SecretProviderClass,
+    ];
+
+    /// Position in per-kind arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The suffix of stakater's env var and the `type` in its annotation JSON.
     pub fn stakater_type(self) -> &'static str {
         match self {
             ConfigKind::ConfigMap => "CONFIGMAP",
             ConfigKind::Secret => "SECRET",
+            ConfigKind::SecretProviderClass => "SECRETPROVIDERCLASS",
         }
     }
 }
@@ -27,6 +40,7 @@ impl fmt::Display for ConfigKind {
         f.write_str(match self {
             ConfigKind::ConfigMap => "ConfigMap",
             ConfigKind::Secret => "Secret",
+            ConfigKind::SecretProviderClass => "SecretProviderClass",
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod apply;
 pub mod cli;
+pub mod csi;
 pub mod decide;
 pub mod engine;
 pub mod facts;

@@ -16,6 +16,8 @@ pub struct Options {
     pub strategy: ReloadStrategy,
     pub reload_on_create: bool,
     pub reload_on_delete: bool,
+    /// With reload-on-create: treat every config listed at start-up as created.
+    pub sync_after_restart: bool,
     /// Namespaces to watch; empty means all.
     pub namespaces: Vec<String>,
     pub namespaces_to_ignore: Vec<String>,
@@ -78,7 +80,7 @@ impl Options {
                 }
             });
         }
-        let mut watched = ConfigKind::ALL.to_vec();
+        let mut watched = vec![ConfigKind::ConfigMap, ConfigKind::Secret];
         for r in &a.resources_to_ignore {
             let kind = match r.trim().to_ascii_lowercase().as_str() {
                 "configmaps" => ConfigKind::ConfigMap,
@@ -97,6 +99,9 @@ impl Options {
                 "--resources-to-ignore",
                 "configmaps and secrets cannot both be ignored".into(),
             ));
+        }
+        if a.enable_csi_integration {
+            watched.push(ConfigKind::SecretProviderClass);
         }
         let namespaces = if !a.namespaces.is_empty() {
             a.namespaces.clone()
@@ -130,6 +135,7 @@ impl Options {
             strategy: a.reload_strategy,
             reload_on_create: a.reload_on_create,
             reload_on_delete: a.reload_on_delete,
+            sync_after_restart: a.sync_after_restart,
             namespaces,
             namespaces_to_ignore: a.namespaces_to_ignore.clone(),
             resource_label_selector: normalize_selector(&a.resource_label_selector),

@@ -1,7 +1,8 @@
 //! Pod template → the config objects it references, each with the container that
 //! stakater would put its env var on (stakater's `getContainerUsingResource`):
 //! 1. the first pod volume naming the config, then the first regular container mounting it
-//!    (`containers[0]` if only an init container mounts it);
+//!    (`containers[0]` if only an init container mounts it); a CSI volume names its
+//!    SecretProviderClass in `volumeAttributes.secretProviderClass`;
 //! 2. otherwise the first regular container referencing it from `env[].valueFrom` or
 //!    `envFrom` (`containers[0]` if only an init container does);
 //! 3. otherwise no container: auto reloads skip the workload, named reloads use
@@ -39,6 +40,12 @@ fn volume_names(v: &Volume, kind: ConfigKind) -> impl Iterator<Item = &str> {
     let direct = match kind {
         ConfigKind::ConfigMap => v.config_map.as_ref().map(|c| c.name.as_str()),
         ConfigKind::Secret => v.secret.as_ref().and_then(|s| s.secret_name.as_deref()),
+        ConfigKind::SecretProviderClass => v
+            .csi
+            .as_ref()
+            .and_then(|c| c.volume_attributes.as_ref())
+            .and_then(|a| a.get("secretProviderClass"))
+            .map(String::as_str),
     };
     let projected = v
         .projected
@@ -47,6 +54,7 @@ fn volume_names(v: &Volume, kind: ConfigKind) -> impl Iterator<Item = &str> {
         .filter_map(move |s| match kind {
             ConfigKind::ConfigMap => s.config_map.as_ref().map(|c| c.name.as_str()),
             ConfigKind::Secret => s.secret.as_ref().map(|c| c.name.as_str()),
+            ConfigKind::SecretProviderClass => None,
         });
     direct.into_iter().chain(projected)
 }
@@ -60,6 +68,7 @@ fn env_names(c: &Container, kind: ConfigKind) -> impl Iterator<Item = &str> {
         .filter_map(move |vf| match kind {
             ConfigKind::ConfigMap => vf.config_map_key_ref.as_ref().map(|r| r.name.as_str()),
             ConfigKind::Secret => vf.secret_key_ref.as_ref().map(|r| r.name.as_str()),
+            ConfigKind::SecretProviderClass => None,
         });
     let env_from = c
         .env_from
@@ -68,6 +77,7 @@ fn env_names(c: &Container, kind: ConfigKind) -> impl Iterator<Item = &str> {
         .filter_map(move |ef| match kind {
             ConfigKind::ConfigMap => ef.config_map_ref.as_ref().map(|r| r.name.as_str()),
             ConfigKind::Secret => ef.secret_ref.as_ref().map(|r| r.name.as_str()),
+            ConfigKind::SecretProviderClass => None,
         });
     value_from.chain(env_from)
 }
@@ -237,6 +247,26 @@ mod tests {
             pod_refs(&only_volume).refs.is_empty(),
             "not mounted anywhere: no reference"
         );
+    }
+
+    #[test]
+    fn csi_volumes_name_their_secret_provider_class() {
+        let s = spec(json!({
+            "volumes": [{"name": "vault", "csi": {
+                "driver": "secrets-store.csi.k8s.io",
+                "volumeAttributes": {"secretProviderClass": "db-creds"}
+            }}],
+            "containers": [
+                {"name": "a"},
+                {"name": "b", "volumeMounts": [{"name": "vault", "mountPath": "/mnt/secrets"}]}
+            ]
+        }));
+        let refs = pod_refs(&s);
+        let r = refs
+            .find(ConfigKind::SecretProviderClass, "db-creds")
+            .expect("the CSI volume is a reference");
+        assert_eq!(r.container, "b");
+        assert!(refs.find(ConfigKind::Secret, "db-creds").is_none());
     }
 
     #[test]

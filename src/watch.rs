@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     annotations::AnnotationKeys,
+    csi::{self, StatusKey, StatusObs},
     decide::ConfigFlags,
     facts, hash,
     kinds::{ConfigKey, ConfigKind, WorkloadKey},
@@ -36,6 +37,9 @@ pub enum ObjKey {
     Workload(WorkloadKey),
     /// A namespace selected by `--namespace-selector`.
     Namespace(String),
+    /// A CSI SecretProviderClass (for its ignore and match annotations).
+    CsiClass(ConfigKey),
+    CsiStatus(StatusKey),
 }
 
 impl ObjKey {
@@ -44,6 +48,8 @@ impl ObjKey {
             ObjKey::Config(k) => &k.namespace,
             ObjKey::Workload(k) => &k.namespace,
             ObjKey::Namespace(n) => n,
+            ObjKey::CsiClass(k) => &k.namespace,
+            ObjKey::CsiStatus(k) => &k.namespace,
         }
     }
 }
@@ -54,6 +60,8 @@ pub enum Obs {
     Config(ConfigKey, ConfigEntry),
     Workload(Box<WorkloadFacts>),
     Namespace(String),
+    CsiClass(ConfigKey, ConfigFlags),
+    CsiStatus(StatusObs),
 }
 
 impl Obs {
@@ -62,6 +70,8 @@ impl Obs {
             Obs::Config(k, _) => ObjKey::Config(k.clone()),
             Obs::Workload(f) => ObjKey::Workload(f.key.clone()),
             Obs::Namespace(n) => ObjKey::Namespace(n.clone()),
+            Obs::CsiClass(k, _) => ObjKey::CsiClass(k.clone()),
+            Obs::CsiStatus(s) => ObjKey::CsiStatus(s.key.clone()),
         }
     }
 }
@@ -105,6 +115,8 @@ pub enum Watched {
     Namespaces,
     Config(ConfigKind),
     Workload(crate::kinds::WorkloadKind),
+    CsiClasses,
+    CsiStatuses,
 }
 
 impl StreamScope {
@@ -118,8 +130,28 @@ impl StreamScope {
                 (Watched::Config(k), ObjKey::Config(c)) => c.kind == k,
                 (Watched::Workload(k), ObjKey::Workload(w)) => w.kind == k,
                 (Watched::Namespaces, ObjKey::Namespace(_)) => true,
+                (Watched::CsiClasses, ObjKey::CsiClass(_)) => true,
+                (Watched::CsiStatuses, ObjKey::CsiStatus(_)) => true,
                 _ => false,
             }
+    }
+}
+
+fn config_key(kind: ConfigKind, meta: &kube::core::ObjectMeta) -> Option<ConfigKey> {
+    Some(ConfigKey {
+        kind,
+        namespace: meta.namespace.clone()?,
+        name: meta.name.clone()?,
+    })
+}
+
+/// The ignore and match annotations of a config object (exactly `"true"`, as stakater).
+fn config_flags(keys: &AnnotationKeys, meta: &kube::core::ObjectMeta) -> ConfigFlags {
+    let ann = meta.annotations.as_ref();
+    let is_true = |k: &str| ann.and_then(|a| a.get(k)).is_some_and(|v| v == "true");
+    ConfigFlags {
+        ignore: is_true(&keys.ignore),
+        search_match: is_true(&keys.search_match),
     }
 }
 
@@ -129,21 +161,11 @@ fn config_obs(
     meta: &kube::core::ObjectMeta,
     h: hash::ConfigHash,
 ) -> Option<Obs> {
-    let ann = meta.annotations.as_ref();
-    let is_true = |k: &str| ann.and_then(|a| a.get(k)).is_some_and(|v| v == "true");
-    let key = ConfigKey {
-        kind,
-        namespace: meta.namespace.clone()?,
-        name: meta.name.clone()?,
-    };
     let entry = ConfigEntry {
         hash: h,
-        flags: ConfigFlags {
-            ignore: is_true(&keys.ignore),
-            search_match: is_true(&keys.search_match),
-        },
+        flags: config_flags(keys, meta),
     };
-    Some(Obs::Config(key, entry))
+    Some(Obs::Config(config_key(kind, meta)?, entry))
 }
 
 /// Spawns one watch task per (resource, namespace) and returns the scopes by stream id.
@@ -153,6 +175,10 @@ pub async fn spawn_all(
     tx: mpsc::Sender<WatchMsg>,
 ) -> Vec<StreamScope> {
     let rollouts = opts.argo_rollouts && rollouts_installed(client).await;
+    let csi = opts
+        .watched_configs
+        .contains(&ConfigKind::SecretProviderClass)
+        && csi::installed(client).await;
     let namespaces: Vec<Option<String>> = if opts.namespaces.is_empty() {
         vec![None]
     } else {
@@ -177,7 +203,12 @@ pub async fn spawn_all(
             Some(sel) => cfg.clone().labels(sel),
             None => cfg.clone(),
         };
-        for kind in &opts.watched_configs {
+        // SecretProviderClasses are watched below, as two streams.
+        let core_kinds = opts
+            .watched_configs
+            .iter()
+            .filter(|k| **k != ConfigKind::SecretProviderClass);
+        for kind in core_kinds {
             let id = scopes.len();
             scopes.push(StreamScope {
                 what: Watched::Config(*kind),
@@ -210,7 +241,42 @@ pub async fn spawn_all(
                         config_obs(&keys, ConfigKind::Secret, &s.metadata, hash::of_secret(&s))
                     },
                 ),
+                ConfigKind::SecretProviderClass => {}
             }
+        }
+        if csi {
+            let keys = opts.keys.clone();
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::CsiClasses,
+                namespace: ns.clone(),
+            });
+            let api = dynamic_api(client, ns, &csi::class_resource());
+            spawn_stream(
+                api,
+                "SecretProviderClass".into(),
+                cfg.clone(),
+                id,
+                tx.clone(),
+                move |o| {
+                    let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
+                    Some(Obs::CsiClass(key, config_flags(&keys, &o.metadata)))
+                },
+            );
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::CsiStatuses,
+                namespace: ns.clone(),
+            });
+            let api = dynamic_api(client, ns, &csi::status_resource());
+            spawn_stream(
+                api,
+                "SecretProviderClassPodStatus".into(),
+                cfg.clone(),
+                id,
+                tx.clone(),
+                |o| csi::status_obs(&o).map(Obs::CsiStatus),
+            );
         }
         use crate::kinds::WorkloadKind as W;
         let keys = opts.keys.clone();
@@ -264,7 +330,7 @@ pub async fn spawn_all(
             let id = add(W::Rollout);
             let k6 = opts.keys.clone();
             spawn_stream(
-                rollout_api(client, ns),
+                dynamic_api(client, ns, &rollout_resource()),
                 "Rollout".into(),
                 cfg.clone(),
                 id,
@@ -284,10 +350,10 @@ pub fn rollout_resource() -> ApiResource {
     )
 }
 
-fn rollout_api(client: &Client, ns: &Option<String>) -> Api<DynamicObject> {
+fn dynamic_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<DynamicObject> {
     match ns {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &rollout_resource()),
-        None => Api::all_with(client.clone(), &rollout_resource()),
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
     }
 }
 

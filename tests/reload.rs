@@ -639,3 +639,53 @@ async fn namespaces_to_ignore_are_never_reloaded() {
         "ignored namespace untouched"
     );
 }
+
+#[tokio::test]
+async fn sync_after_restart_rolls_only_workloads_with_stale_markers() {
+    let ns = TestNs::new("syncrestart").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "now" } }))
+        .await;
+    let current = hash::configmap_hash(Some(&data(&[("k", "now")])), None).to_string();
+    let old = hash::configmap_hash(Some(&data(&[("k", "before")])), None).to_string();
+    let pod = |marker: Option<&str>| {
+        let env = marker.map_or(
+            json!([]),
+            |v| json!([{ "name": "STAKATER_CFG_CONFIGMAP", "value": v }]),
+        );
+        json!({ "containers": [{ "name": "app", "image": "x", "env": env,
+                                 "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] })
+    };
+    let auto = json!({ "reloader.stakater.com/auto": "true" });
+    // Changed while no reloader ran, never reloaded, and already current.
+    for (name, marker) in [
+        ("stale", Some(old.as_str())),
+        ("unmarked", None),
+        ("current", Some(current.as_str())),
+    ] {
+        ns.create::<Deployment>(deployment(name, auto.clone(), pod(marker)))
+            .await;
+    }
+    let _op = start_operator(
+        &ns,
+        &["--reload-on-create=true", "--sync-after-restart=true"],
+    )
+    .await;
+    for name in ["stale", "unmarked"] {
+        let what = format!("{name}: the current hash after start-up");
+        wait_for(&what, WAIT, || async {
+            let d = ns.get::<Deployment>(name).await;
+            match env_of(&d, "app", "STAKATER_CFG_CONFIGMAP") {
+                Some(v) if v == current => Ok(()),
+                other => Err(other),
+            }
+        })
+        .await;
+    }
+    // All three were planned in the same pass at start-up; the up-to-date one was skipped.
+    let d = ns.get::<Deployment>("current").await;
+    assert_eq!(
+        d.metadata.generation,
+        Some(1),
+        "an up-to-date workload was written"
+    );
+}
