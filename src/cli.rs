@@ -125,6 +125,36 @@ pub struct OperatorArgs {
     #[arg(long, default_value = ":9090")]
     pub http_addr: String,
 
+    /// Changes to one workload's configs within this window go out in one write (a trailing
+    /// debounce; 0 writes at once).
+    #[arg(long, value_parser = go_duration, default_value = "2s")]
+    pub coalesce_window: Duration,
+
+    /// Cap on the debounce: a workload whose configs keep changing still rolls this often.
+    #[arg(long, value_parser = go_duration, default_value = "30s")]
+    pub coalesce_max_delay: Duration,
+
+    /// Workload writes per second across the operator (0: unlimited). Excess is delayed.
+    #[arg(long, default_value = "10")]
+    pub reload_rate: f64,
+
+    /// Writes allowed at once above --reload-rate.
+    #[arg(long, default_value = "100")]
+    pub reload_burst: u32,
+
+    /// Least time between two rollouts of one workload (0: none). Excess is delayed.
+    #[arg(long, value_parser = go_duration, default_value = "0s")]
+    pub min_reload_interval: Duration,
+
+    /// Stakater's switch for `reloader_reload_executed_total_by_namespace`: `enabled`.
+    #[arg(
+        long,
+        env = "METRICS_COUNT_BY_NAMESPACE",
+        hide = true,
+        default_value = ""
+    )]
+    pub metrics_count_by_namespace: String,
+
     /// Lease timings (stakater PR #1206 spellings).
     #[arg(long, value_parser = go_duration, default_value = "15s")]
     pub leader_election_lease_duration: Duration,

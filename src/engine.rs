@@ -17,9 +17,11 @@ use crate::{
     decide::{self, Reason},
     hash::ConfigHash,
     kinds::{ConfigKey, WorkloadKey},
+    limits::{self, TokenBucket},
+    metrics::{KindLabels, Metrics, ReasonLabels},
     options::Options,
     plan::{self, PendingItem},
-    store::{Store, WorkloadFacts},
+    store::{ConfigEntry, Store, WorkloadFacts},
     watch::{ObjKey, Obs, StreamScope, WatchMsg},
 };
 
@@ -33,6 +35,8 @@ struct StreamState {
 /// What a reload is waiting for.
 struct Pending {
     items: Vec<PendingItem>,
+    /// When the oldest change in `items` was seen (for the max-delay cap and latency).
+    first_seen: Instant,
     due: Instant,
     attempts: u32,
 }
@@ -51,12 +55,17 @@ pub struct Engine {
     /// Deployments paused for a pause-period, by when to resume them.
     resumes: HashMap<WorkloadKey, Instant>,
     csi: CsiState,
+    metrics: Metrics,
+    bucket: TokenBucket,
+    /// When each workload was last written, for `--min-reload-interval`.
+    last_write: HashMap<WorkloadKey, Instant>,
 }
 
 /// Messages from finished writes back to the engine.
 pub struct Done {
     key: WorkloadKey,
     items: Vec<PendingItem>,
+    first_seen: Instant,
     outcome: WriteOutcome,
 }
 
@@ -66,9 +75,14 @@ impl Engine {
         scopes: Vec<StreamScope>,
         applier: Applier,
         ready: tokio::sync::watch::Sender<bool>,
+        metrics: Metrics,
     ) -> Self {
         let streams = scopes.iter().map(|_| StreamState::default()).collect();
+        let l = &opts.limits;
         Engine {
+            bucket: TokenBucket::new(l.reload_rate, l.reload_burst, Instant::now()),
+            last_write: HashMap::new(),
+            metrics,
             store: Store::default(),
             scopes,
             streams,
@@ -83,9 +97,17 @@ impl Engine {
         }
     }
 
-    pub async fn run(mut self, mut watch_rx: mpsc::Receiver<WatchMsg>) {
+    /// Runs until the watches end or `shutdown` completes; then no new write starts and
+    /// the writes in flight are given `DRAIN` to finish.
+    pub async fn run(
+        mut self,
+        mut watch_rx: mpsc::Receiver<WatchMsg>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
+        let mut shutdown = std::pin::pin!(shutdown);
         loop {
+            self.metrics.pending.set(self.pending.len() as i64);
             let next_due = self
                 .pending
                 .iter()
@@ -100,9 +122,10 @@ impl Engine {
                 }
             };
             tokio::select! {
+                () = &mut shutdown => break,
                 msg = watch_rx.recv() => match msg {
                     Some(m) => self.on_watch(m),
-                    None => return,
+                    None => break,
                 },
                 Some(done) = done_rx.recv() => self.on_done(done),
                 () = sleep => {
@@ -110,6 +133,26 @@ impl Engine {
                     self.dispatch_due(&done_tx);
                 }
             }
+        }
+        let in_flight = self.in_flight.len();
+        tracing::info!(
+            in_flight,
+            pending = self.pending.len(),
+            "stopping: no new writes"
+        );
+        let drain = async {
+            while !self.in_flight.is_empty() {
+                match done_rx.recv().await {
+                    Some(done) => self.on_done(done),
+                    None => break,
+                }
+            }
+        };
+        if tokio::time::timeout(DRAIN, drain).await.is_err() {
+            tracing::warn!(
+                in_flight = self.in_flight.len(),
+                "writes still in flight at exit"
+            );
         }
     }
 
@@ -191,7 +234,7 @@ impl Engine {
                 }
                 let new_hash = entry.hash;
                 let flags = entry.flags;
-                let old = self.store.put_config(key.clone(), entry);
+                let old = self.put_config(key.clone(), entry);
                 let changed = match &old {
                     Some(o) => o.hash != new_hash,
                     None => self.opts.reload_on_create,
@@ -210,7 +253,7 @@ impl Engine {
                     self.applier.warn_invalid(&facts);
                 }
                 self.schedule_resume(&facts);
-                self.store.put_workload(*facts);
+                self.put_workload(*facts);
             }
             Obs::CsiClass(key, flags) => {
                 self.csi.put_class(key.clone(), flags);
@@ -249,17 +292,49 @@ impl Engine {
         }
     }
 
+    fn watched_gauge(&self, kind: &'static str) -> prometheus_client::metrics::gauge::Gauge {
+        self.metrics
+            .watched
+            .get_or_create(&KindLabels { kind })
+            .clone()
+    }
+
+    /// Store writes go through these so `kube_reloader_watched_objects` stays exact.
+    fn put_config(&mut self, key: ConfigKey, entry: ConfigEntry) -> Option<ConfigEntry> {
+        let kind = key.kind.as_str();
+        let old = self.store.put_config(key, entry);
+        if old.is_none() {
+            self.watched_gauge(kind).inc();
+        }
+        old
+    }
+
+    fn remove_config(&mut self, key: &ConfigKey) -> Option<ConfigEntry> {
+        let old = self.store.remove_config(key);
+        if old.is_some() {
+            self.watched_gauge(key.kind.as_str()).dec();
+        }
+        old
+    }
+
+    fn put_workload(&mut self, facts: WorkloadFacts) {
+        let kind = facts.key.kind.as_str();
+        if self.store.put_workload(facts).is_none() {
+            self.watched_gauge(kind).inc();
+        }
+    }
+
     fn namespace_allowed(&self, ns: &str) -> bool {
         let unselected = self.selected.as_ref().is_some_and(|s| !s.contains(ns));
         !self.opts.namespace_ignored(ns) && !unselected
     }
 
     /// Mirrors a SecretProviderClass's merged entry into the store, where plans read hashes.
-    fn refresh_csi_entry(&mut self, class: &ConfigKey) -> Option<crate::store::ConfigEntry> {
+    fn refresh_csi_entry(&mut self, class: &ConfigKey) -> Option<ConfigEntry> {
         let entry = self.csi.entry(class);
         match &entry {
-            Some(e) => self.store.put_config(class.clone(), e.clone()),
-            None => self.store.remove_config(class),
+            Some(e) => self.put_config(class.clone(), e.clone()),
+            None => self.remove_config(class),
         };
         entry
     }
@@ -272,7 +347,7 @@ impl Engine {
                 }
             }
             ObjKey::Config(key) => {
-                if let Some(old) = self.store.remove_config(&key)
+                if let Some(old) = self.remove_config(&key)
                     && live
                     && self.opts.reload_on_delete
                     && self.all_synced()
@@ -293,7 +368,9 @@ impl Engine {
             }
             ObjKey::Workload(key) => {
                 self.resumes.remove(&key);
-                self.store.remove_workload(&key);
+                if self.store.remove_workload(&key).is_some() {
+                    self.watched_gauge(key.kind.as_str()).dec();
+                }
                 self.pending.remove(&key);
             }
         }
@@ -321,14 +398,24 @@ impl Engine {
                 reason,
                 deleted,
             };
+            let now = Instant::now();
+            let limits = &self.opts.limits;
             let p = self
                 .pending
                 .entry(facts.key.clone())
                 .or_insert_with(|| Pending {
                     items: Vec::new(),
-                    due: Instant::now(),
+                    first_seen: now,
+                    due: now,
                     attempts: 0,
                 });
+            if !p.items.is_empty() {
+                self.metrics.coalesced.inc();
+            }
+            // A retry keeps its backoff; otherwise the debounce slides, up to the cap.
+            if p.attempts == 0 {
+                p.due = limits::coalesced_due(limits, p.first_seen, now);
+            }
             p.items.retain(|i| i.config != item.config);
             p.items.push(item);
         }
@@ -385,7 +472,7 @@ impl Engine {
             .map(|(k, _)| k.clone())
             .collect();
         for key in due {
-            let Some(p) = self.pending.remove(&key) else {
+            let Some(mut p) = self.pending.remove(&key) else {
                 continue;
             };
             let Some(facts) = self.store.workload(&key).cloned() else {
@@ -398,17 +485,34 @@ impl Engine {
                 tracing::debug!(workload = %key, "already up to date; nothing to write");
                 continue;
             };
+            // Storm control delays, never drops: the reload stays pending until allowed.
+            let last = self.last_write.get(&key).copied();
+            let deferred = match limits::interval_due(&self.opts.limits, last, now) {
+                Some(t) => Some((t, "min_interval")),
+                None => self.bucket.take(now).err().map(|t| (t, "rate_limit")),
+            };
+            if let Some((until, reason)) = deferred {
+                tracing::debug!(workload = %key, reason, "reload deferred");
+                self.metrics
+                    .deferred
+                    .get_or_create(&ReasonLabels { reason })
+                    .inc();
+                p.due = until;
+                self.pending.insert(key, p);
+                continue;
+            }
+            self.last_write.insert(key.clone(), now);
             self.in_flight.insert(key.clone());
             let applier = self.applier.clone();
             let tx = done_tx.clone();
-            let items = p.items;
-            let attempts = p.attempts;
+            let (items, attempts, first_seen) = (p.items, p.attempts, p.first_seen);
             tokio::spawn(async move {
                 let outcome = applier.apply(&facts, &write, attempts).await;
                 let _ = tx
                     .send(Done {
                         key,
                         items,
+                        first_seen,
                         outcome,
                     })
                     .await;
@@ -418,13 +522,34 @@ impl Engine {
 
     fn on_done(&mut self, done: Done) {
         self.in_flight.remove(&done.key);
+        let m = &self.metrics;
+        match done.outcome {
+            WriteOutcome::Written if self.opts.dry_run => {
+                m.dry_run.inc();
+            }
+            WriteOutcome::Written => {
+                m.reload_executed(&done.key.namespace, true);
+                let kind = KindLabels {
+                    kind: done.key.kind.as_str(),
+                };
+                let seen = done.first_seen.elapsed().as_secs_f64();
+                m.latency.get_or_create(&kind).observe(seen);
+            }
+            WriteOutcome::Gone => {}
+            WriteOutcome::Retry { .. } => {
+                m.reload_executed(&done.key.namespace, false);
+                m.error("write");
+            }
+        }
         if let WriteOutcome::Retry { attempts } = done.outcome {
             let backoff = Duration::from_millis(500 * 2u64.pow(attempts.min(7)));
             let p = self.pending.entry(done.key).or_insert_with(|| Pending {
                 items: Vec::new(),
+                first_seen: done.first_seen,
                 due: Instant::now(),
                 attempts,
             });
+            p.first_seen = p.first_seen.min(done.first_seen);
             // Newer items for the same config (arrived meanwhile) win over the failed ones.
             for item in done.items {
                 if !p.items.iter().any(|i| i.config == item.config) {
@@ -436,6 +561,9 @@ impl Engine {
         }
     }
 }
+
+/// How long in-flight writes may take to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now()

@@ -1,8 +1,22 @@
-//! The HTTP server: `/live`, `/ready` (200 only once every cache has synced) and `/healthz`.
-//! Nothing else is served here: no debug or profiling endpoints.
+//! The HTTP server: `/metrics`, `/live`, `/ready` (200 only once every cache has synced)
+//! and `/healthz`. Nothing else is served here: no debug or profiling endpoints.
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{
+    Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
+};
 use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct AppState {
+    ready: watch::Receiver<bool>,
+    metrics: Metrics,
+}
 
 /// Stakater's `:9090` form is accepted: a bare `:PORT` listens on all interfaces.
 pub fn bind_addr(addr: &str) -> String {
@@ -13,21 +27,36 @@ pub fn bind_addr(addr: &str) -> String {
     }
 }
 
-async fn ready(State(ready): State<watch::Receiver<bool>>) -> (StatusCode, &'static str) {
-    if *ready.borrow() {
+async fn ready_handler(State(st): State<AppState>) -> (StatusCode, &'static str) {
+    if *st.ready.borrow() {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
     }
 }
 
-pub async fn serve(addr: &str, ready_rx: watch::Receiver<bool>) -> std::io::Result<()> {
+async fn metrics_handler(State(st): State<AppState>) -> impl IntoResponse {
+    // Prometheus text 0.0.4: stakater's `…_total_by_namespace` name is valid there.
+    let ct = "text/plain; version=0.0.4; charset=utf-8";
+    ([(header::CONTENT_TYPE, ct)], st.metrics.encode())
+}
+
+pub async fn serve(addr: &str, ready_rx: watch::Receiver<bool>, m: Metrics) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind_addr(addr)).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /live, /ready, /healthz");
+    serve_on(listener, ready_rx, m).await
+}
+
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    ready: watch::Receiver<bool>,
+    metrics: Metrics,
+) -> std::io::Result<()> {
     let app = Router::new()
+        .route("/metrics", get(metrics_handler))
         .route("/live", get(|| async { "alive" }))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/ready", get(ready))
-        .with_state(ready_rx);
-    let listener = tokio::net::TcpListener::bind(bind_addr(addr)).await?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /live, /ready, /healthz");
+        .route("/ready", get(ready_handler))
+        .with_state(AppState { ready, metrics });
     axum::serve(listener, app).await
 }

@@ -35,13 +35,19 @@ impl ConfigKind {
     }
 }
 
-impl fmt::Display for ConfigKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl ConfigKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
             ConfigKind::ConfigMap => "ConfigMap",
             ConfigKind::Secret => "Secret",
             ConfigKind::SecretProviderClass => "SecretProviderClass",
-        })
+        }
+    }
+}
+
+impl fmt::Display for ConfigKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -11,6 +11,8 @@ pub mod facts;
 pub mod hash;
 pub mod http;
 pub mod kinds;
+pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod operator;
 pub mod options;

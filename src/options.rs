@@ -1,5 +1,7 @@
 //! The validated operator options, resolved once from the CLI (and stakater's env vars).
 
+use std::time::Duration;
+
 use crate::{
     annotations::AnnotationKeys,
     cli::OperatorArgs,
@@ -31,6 +33,19 @@ pub struct Options {
     pub webhook_url: Option<String>,
     pub argo_rollouts: bool,
     pub alert: Option<AlertConfig>,
+    pub limits: Limits,
+    pub metrics_by_namespace: bool,
+}
+
+/// Coalescing and storm control.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub coalesce_window: Duration,
+    pub coalesce_max_delay: Duration,
+    /// Writes per second; 0 is unlimited.
+    pub reload_rate: f64,
+    pub reload_burst: u32,
+    pub min_reload_interval: Duration,
 }
 
 /// A start-up error that names the flag and what it accepts.
@@ -126,6 +141,30 @@ impl Options {
             paused_at: an.pause_deployment_time_annotation.clone(),
             ..AnnotationKeys::default()
         };
+        if !(a.reload_rate.is_finite() && a.reload_rate >= 0.0) {
+            return Err(bad(
+                "--reload-rate",
+                format!(
+                    "{} is not accepted (a number of writes per second, 0 for unlimited)",
+                    a.reload_rate
+                ),
+            ));
+        }
+        if a.reload_burst == 0 && a.reload_rate > 0.0 {
+            return Err(bad(
+                "--reload-burst",
+                "must be at least 1 when --reload-rate is set".into(),
+            ));
+        }
+        if a.coalesce_max_delay < a.coalesce_window {
+            return Err(bad(
+                "--coalesce-max-delay",
+                format!(
+                    "{:?} is shorter than --coalesce-window {:?}",
+                    a.coalesce_max_delay, a.coalesce_window
+                ),
+            ));
+        }
         Ok(Options {
             keys,
             decide: DecideOptions {
@@ -150,6 +189,14 @@ impl Options {
                 url: a.alert_webhook_url.clone(),
                 additional_info: a.alert_additional_info.clone(),
             }),
+            limits: Limits {
+                coalesce_window: a.coalesce_window,
+                coalesce_max_delay: a.coalesce_max_delay,
+                reload_rate: a.reload_rate,
+                reload_burst: a.reload_burst,
+                min_reload_interval: a.min_reload_interval,
+            },
+            metrics_by_namespace: a.metrics_count_by_namespace == "enabled",
         })
     }
 
@@ -177,6 +224,17 @@ mod tests {
         assert!(e.to_string().contains("jobs, cronjobs"));
         let e = opts(&["--resources-to-ignore=configmaps,secrets"]).unwrap_err();
         assert!(e.to_string().contains("both"));
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let e = opts(&["--coalesce-window=10s", "--coalesce-max-delay=5s"]).unwrap_err();
+        assert_eq!(e.flag, "--coalesce-max-delay");
+        let e = opts(&["--reload-rate=-1"]).unwrap_err();
+        assert_eq!(e.flag, "--reload-rate");
+        let o = opts(&[]).unwrap();
+        assert_eq!(o.limits.coalesce_window, Duration::from_secs(2));
+        assert_eq!(o.limits.coalesce_max_delay, Duration::from_secs(30));
     }
 
     #[test]

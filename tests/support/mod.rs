@@ -20,7 +20,7 @@ use kube::{
     api::{ListParams, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use kube_reloader::{cli::Cli, options::Options};
+use kube_reloader::{cli::Cli, http, metrics::Metrics, options::Options};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub fn repo_root() -> &'static Path {
@@ -221,12 +221,46 @@ fn run_tool(tool: &str, args: &[&str], stdin: Option<&str>) -> String {
 /// How long tests wait for the operator to act.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Runs the operator in this process, scoped to the test namespace, until dropped.
-pub struct Operator(tokio::task::JoinHandle<()>);
+/// Runs the operator in this process, scoped to the test namespace, until dropped. Its
+/// HTTP server (`/metrics`, `/ready` …) listens on `addr`.
+pub struct Operator {
+    handle: tokio::task::JoinHandle<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Operator {
+    /// Sends the shutdown signal (as SIGTERM does) and waits for the operator to stop.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.handle).await.expect("operator task");
+    }
+
+    /// GETs a path of the operator's HTTP server; returns the status code and body.
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        conn.write_all(req.as_bytes()).await.expect("send");
+        let mut raw = String::new();
+        conn.read_to_string(&mut raw).await.expect("read");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+        let code = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status");
+        (code, body.to_owned())
+    }
+}
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        self.0.abort();
+        self.handle.abort();
     }
 }
 
@@ -248,15 +282,29 @@ async fn run_operator(client: &Client, extra: &[&str]) -> Operator {
     let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("valid flags");
     let opts = Options::from_args(&cli.operator).expect("valid options");
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
-    let handle = tokio::spawn(kube_reloader::operator::run(
-        client.clone(),
-        opts,
-        ready_tx,
-        std::future::pending(),
-    ));
+    let metrics = Metrics::new(opts.metrics_by_namespace);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let server = http::serve_on(listener, ready_rx.clone(), metrics.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let operator = kube_reloader::operator::run(client.clone(), opts, ready_tx, metrics, async {
+        let _ = stop_rx.await;
+    });
+    let handle = tokio::spawn(async move {
+        tokio::select! {
+            () = operator => {}
+            r = server => panic!("HTTP server stopped: {r:?}"),
+        }
+    });
     tokio::time::timeout(WAIT, ready_rx.wait_for(|r| *r))
         .await
         .expect("operator ready within 30s")
         .expect("operator running");
-    Operator(handle)
+    Operator {
+        handle,
+        shutdown: Some(stop_tx),
+        addr,
+    }
 }
