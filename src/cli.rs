@@ -146,6 +146,11 @@ pub struct OperatorArgs {
     #[arg(long, value_parser = go_duration, default_value = "0s")]
     pub min_reload_interval: Duration,
 
+    /// Namespace of the persisted state (`kube-reloader-state-NN` ConfigMaps) when neither
+    /// POD_NAMESPACE nor the in-cluster namespace file gives one; none disables it.
+    #[arg(long, default_value = "")]
+    pub state_namespace: String,
+
     /// Stakater's switch for `reloader_reload_executed_total_by_namespace`: `enabled`.
     #[arg(
         long,

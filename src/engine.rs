@@ -11,6 +11,10 @@ use std::{
 
 use tokio::{sync::mpsc, time::Instant};
 
+mod state_sync;
+use state_sync::Flushed;
+pub use state_sync::Persist;
+
 use crate::{
     apply::{Applier, WriteOutcome},
     csi::CsiState,
@@ -47,7 +51,9 @@ pub struct Engine {
     scopes: Vec<StreamScope>,
     streams: Vec<StreamState>,
     pending: HashMap<WorkloadKey, Pending>,
-    in_flight: HashSet<WorkloadKey>,
+    /// Workloads being written, with the configs the write is for.
+    in_flight: HashMap<WorkloadKey, Vec<ConfigKey>>,
+    persist: Option<Persist>,
     applier: Applier,
     ready: tokio::sync::watch::Sender<bool>,
     /// With `--namespace-selector`: the namespaces it selects.
@@ -76,6 +82,7 @@ impl Engine {
         applier: Applier,
         ready: tokio::sync::watch::Sender<bool>,
         metrics: Metrics,
+        persist: Option<Persist>,
     ) -> Self {
         let streams = scopes.iter().map(|_| StreamState::default()).collect();
         let l = &opts.limits;
@@ -87,7 +94,8 @@ impl Engine {
             scopes,
             streams,
             pending: HashMap::new(),
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
+            persist,
             applier,
             selected: opts.namespace_selector.as_ref().map(|_| HashSet::new()),
             resumes: HashMap::new(),
@@ -105,15 +113,17 @@ impl Engine {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
+        let (flush_tx, mut flush_rx) = mpsc::channel::<Flushed>(4);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             self.metrics.pending.set(self.pending.len() as i64);
             let next_due = self
                 .pending
                 .iter()
-                .filter(|(k, _)| !self.in_flight.contains(*k))
+                .filter(|(k, _)| !self.in_flight.contains_key(*k))
                 .map(|(_, p)| p.due)
                 .chain(self.resumes.values().copied())
+                .chain(self.next_flush())
                 .min();
             let sleep = async {
                 match next_due {
@@ -128,9 +138,11 @@ impl Engine {
                     None => break,
                 },
                 Some(done) = done_rx.recv() => self.on_done(done),
+                Some(flushed) = flush_rx.recv() => self.on_flushed(flushed),
                 () = sleep => {
                     self.dispatch_resumes();
                     self.dispatch_due(&done_tx);
+                    self.maybe_flush(&flush_tx);
                 }
             }
         }
@@ -154,6 +166,13 @@ impl Engine {
                 "writes still in flight at exit"
             );
         }
+        // Wait for a flush under way, then write what is fully applied.
+        if self.persist.as_ref().is_some_and(|p| p.is_flushing())
+            && let Some(flushed) = flush_rx.recv().await
+        {
+            self.on_flushed(flushed);
+        }
+        self.final_flush().await;
     }
 
     fn all_synced(&self) -> bool {
@@ -191,6 +210,7 @@ impl Engine {
                         "caches synced; ready"
                     );
                     self.ready.send_replace(true);
+                    self.catch_up();
                     if self.opts.sync_after_restart && self.opts.reload_on_create {
                         self.sync_after_restart();
                     }
@@ -468,7 +488,7 @@ impl Engine {
         let due: Vec<WorkloadKey> = self
             .pending
             .iter()
-            .filter(|(k, p)| p.due <= now && !self.in_flight.contains(*k))
+            .filter(|(k, p)| p.due <= now && !self.in_flight.contains_key(*k))
             .map(|(k, _)| k.clone())
             .collect();
         for key in due {
@@ -502,7 +522,8 @@ impl Engine {
                 continue;
             }
             self.last_write.insert(key.clone(), now);
-            self.in_flight.insert(key.clone());
+            let configs = p.items.iter().map(|i| i.config.clone()).collect();
+            self.in_flight.insert(key.clone(), configs);
             let applier = self.applier.clone();
             let tx = done_tx.clone();
             let (items, attempts, first_seen) = (p.items, p.attempts, p.first_seen);

@@ -1,11 +1,18 @@
 //! Wiring: client, watches, engine and HTTP server, run until SIGTERM or SIGINT.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use kube::Client;
 use tokio::sync::{mpsc, watch};
 
-use crate::{apply::Applier, engine::Engine, http, metrics::Metrics, options::Options};
+use crate::{
+    apply::Applier,
+    engine::{Engine, Persist},
+    http,
+    metrics::Metrics,
+    options::Options,
+    persist::{self, Loaded, StateStore},
+};
 
 /// Runs the operator with `client` until `shutdown` completes (then writes in flight are
 /// let finish). `ready` turns true once every cache has synced.
@@ -17,12 +24,48 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let opts = Arc::new(opts);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let persist = match persist::resolve_namespace(opts.state_namespace.as_deref()) {
+        Some(ns) => {
+            let store = StateStore::new(client.clone(), ns);
+            tokio::select! {
+                loaded = load_state(&store) => Some(Persist::new(store, loaded)),
+                () = &mut shutdown => return,
+            }
+        }
+        None => {
+            tracing::warn!(
+                "no POD_NAMESPACE, in-cluster namespace or --state-namespace: state is not persisted, so changes made while the operator is down are not caught up"
+            );
+            None
+        }
+    };
     let (tx, rx) = mpsc::channel(1024);
     let scopes = crate::watch::spawn_all(&client, &opts, tx).await;
     let applier = Applier::new(client, opts.clone());
-    let engine = Engine::new(opts, scopes, applier, ready, metrics);
+    let engine = Engine::new(opts, scopes, applier, ready, metrics, persist);
     engine.run(rx, shutdown).await;
     tracing::info!("stopped");
+}
+
+/// Reads the persisted state, retrying until it can: starting without it would overwrite
+/// it and lose the changes it exists to catch up.
+async fn load_state(store: &StateStore) -> Loaded {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match store.load().await {
+            Ok(loaded) => {
+                let entries = loaded.state.as_ref().map_or(0, |s| s.len());
+                tracing::info!(at = %persist::describe(&store.namespace), entries, "persisted state read");
+                return loaded;
+            }
+            Err(e) => {
+                tracing::error!(at = %persist::describe(&store.namespace), error = %e, "cannot read the persisted state; retrying (check RBAC for configmaps there)");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 /// The binary's entry: options, client, HTTP server and the operator.

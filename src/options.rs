@@ -35,6 +35,7 @@ pub struct Options {
     pub alert: Option<AlertConfig>,
     pub limits: Limits,
     pub metrics_by_namespace: bool,
+    pub state_namespace: Option<String>,
 }
 
 /// Coalescing and storm control.
@@ -197,6 +198,7 @@ impl Options {
                 min_reload_interval: a.min_reload_interval,
             },
             metrics_by_namespace: a.metrics_count_by_namespace == "enabled",
+            state_namespace: (!a.state_namespace.is_empty()).then(|| a.state_namespace.clone()),
         })
     }
 

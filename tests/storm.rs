@@ -62,9 +62,7 @@ fn cm_hash(value: &str) -> String {
 async fn metric(op: &Operator, series: &str) -> Option<f64> {
     let (code, body) = op.http_get("/metrics").await;
     assert_eq!(code, 200, "/metrics: {body}");
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    support::sample(&body, series)
 }
 
 async fn wait_env(ns: &TestNs, name: &str, var: &str, want: &str) -> Deployment {

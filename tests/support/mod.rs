@@ -240,22 +240,33 @@ impl Operator {
 
     /// GETs a path of the operator's HTTP server; returns the status code and body.
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut conn = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connect");
-        let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        conn.write_all(req.as_bytes()).await.expect("send");
-        let mut raw = String::new();
-        conn.read_to_string(&mut raw).await.expect("read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-        let code = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("status");
-        (code, body.to_owned())
+        http_get(self.addr, path).await
     }
+}
+
+/// A bare HTTP/1.0 GET; returns the status code and body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).await.expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (code, body.to_owned())
+}
+
+/// The value of one sample (`name{labels}` exactly as exposed) in a `/metrics` body.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 impl Drop for Operator {

@@ -1,0 +1,207 @@
+//! The engine's side of the persisted state: the start-up catch-up (changes made while no
+//! operator watched roll their workloads once) and batched flushes that advance a config's
+//! hash only when no reload for it is outstanding.
+
+use std::{collections::HashSet, time::Duration};
+
+use tokio::{sync::mpsc, time::Instant};
+
+use super::Engine;
+use crate::{
+    decide::ConfigFlags,
+    kinds::{ConfigKey, ConfigKind},
+    metrics::ResultLabels,
+    persist::{Loaded, StateStore},
+    state::{self, Missed, State},
+};
+
+/// How often the state is written at most: changes are batched, never one write per event.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Persist {
+    store: StateStore,
+    /// The state as last computed for the shards.
+    state: State,
+    /// Each shard's text as it is stored (`None`: no such ConfigMap).
+    texts: Vec<Option<String>>,
+    /// What was read at start-up, until the catch-up has used it.
+    loaded: Option<Option<State>>,
+    flushing: bool,
+    next: Instant,
+}
+
+impl Persist {
+    pub fn is_flushing(&self) -> bool {
+        self.flushing
+    }
+
+    pub fn new(store: StateStore, loaded: Loaded) -> Self {
+        Persist {
+            store,
+            state: loaded.state.clone().unwrap_or_default(),
+            texts: loaded.texts,
+            loaded: Some(loaded.state),
+            flushing: false,
+            next: Instant::now(),
+        }
+    }
+}
+
+/// The outcome of one flush: per shard written, its text and whether it was stored.
+pub struct Flushed(Vec<(usize, String, bool)>);
+
+impl Engine {
+    /// When the next flush is due (none before the catch-up, none while one runs).
+    pub(super) fn next_flush(&self) -> Option<Instant> {
+        let p = self.persist.as_ref()?;
+        (p.loaded.is_none() && !p.flushing).then_some(p.next)
+    }
+
+    /// Once every cache is warm: roll, once, the dependents of configs that changed while
+    /// no operator was watching. No state at all (a first run) rolls nothing.
+    pub(super) fn catch_up(&mut self) {
+        let Some(persisted) = self.persist.as_mut().and_then(|p| p.loaded.take()) else {
+            return;
+        };
+        let Some(persisted) = persisted else {
+            tracing::info!("no persisted state: first run, nothing to catch up");
+            return;
+        };
+        let current = self.store.configs().map(|(k, e)| (k, e.hash));
+        let missed = state::missed(&persisted, current);
+        tracing::info!(
+            persisted = persisted.len(),
+            missed = missed.len(),
+            "catching up with changes made while no operator was watching"
+        );
+        for m in missed {
+            let (key, deleted) = match m {
+                Missed::Changed(k) => (k, false),
+                // A CSI status appearing or going is never a change (as in stakater).
+                Missed::Created(k) if k.kind == ConfigKind::SecretProviderClass => continue,
+                Missed::Deleted(k) if k.kind == ConfigKind::SecretProviderClass => continue,
+                Missed::Created(k) if self.opts.reload_on_create => (k, false),
+                Missed::Deleted(k) if self.opts.reload_on_delete => (k, true),
+                Missed::Created(_) | Missed::Deleted(_) => continue,
+            };
+            if !self.namespace_allowed(&key.namespace) {
+                continue;
+            }
+            let flags = self
+                .store
+                .config(&key)
+                .map(|e| e.flags)
+                .unwrap_or_default();
+            tracing::info!(config = %key, deleted, "changed while no operator was watching");
+            self.on_config_change(&key, flags, deleted);
+        }
+    }
+
+    /// The configs whose reloads are not all written yet.
+    fn outstanding(&self) -> HashSet<&ConfigKey> {
+        let pending = self.pending.values().flat_map(|p| p.items.iter());
+        let pending = pending.map(|i| &i.config);
+        let in_flight = self.in_flight.values().flatten();
+        pending.chain(in_flight).collect()
+    }
+
+    /// Writes the shards whose text changed, in the background.
+    pub(super) fn maybe_flush(&mut self, tx: &mpsc::Sender<Flushed>) {
+        let now = Instant::now();
+        if self.next_flush().is_none_or(|t| t > now) {
+            return;
+        }
+        let current = self.store.configs().map(|(k, e)| (k, e.hash));
+        let previous = &self.persist.as_ref().expect("checked above").state;
+        let next = state::advance(previous, current, &self.outstanding());
+        let p = self.persist.as_mut().expect("checked above");
+        p.next = now + FLUSH_EVERY;
+        let dirty = dirty_shards(&p.texts, &state::encode(&next));
+        p.state = next;
+        if dirty.is_empty() {
+            return;
+        }
+        p.flushing = true;
+        let (store, tx) = (p.store.clone(), tx.clone());
+        tokio::spawn(async move {
+            let _ = tx.send(write_shards(&store, dirty).await).await;
+        });
+    }
+
+    pub(super) fn on_flushed(&mut self, done: Flushed) {
+        let Some(p) = self.persist.as_mut() else {
+            return;
+        };
+        p.flushing = false;
+        for (shard, text, ok) in done.0 {
+            let result = if ok { "ok" } else { "error" };
+            self.metrics
+                .state_writes
+                .get_or_create(&ResultLabels { result })
+                .inc();
+            if ok {
+                p.texts[shard] = Some(text);
+            } else {
+                self.metrics.error("state");
+            }
+        }
+    }
+
+    /// At shutdown: one last synchronous flush of what is fully applied.
+    pub(super) async fn final_flush(&mut self) {
+        let Some(p) = self.persist.as_mut() else {
+            return;
+        };
+        if p.loaded.is_some() {
+            return; // never caught up: the loaded state stays as it was
+        }
+        p.next = Instant::now();
+        p.flushing = false;
+        let (tx, mut rx) = mpsc::channel(1);
+        self.maybe_flush(&tx);
+        drop(tx);
+        if let Some(done) = rx.recv().await {
+            self.on_flushed(done);
+        }
+    }
+}
+
+fn dirty_shards(stored: &[Option<String>], wanted: &[String]) -> Vec<(usize, String)> {
+    wanted
+        .iter()
+        .enumerate()
+        .filter(|(i, text)| match &stored[*i] {
+            Some(old) => old != *text,
+            None => !text.is_empty(), // an empty shard that does not exist stays absent
+        })
+        .map(|(i, text)| (i, text.clone()))
+        .collect()
+}
+
+async fn write_shards(store: &StateStore, dirty: Vec<(usize, String)>) -> Flushed {
+    let mut out = Vec::with_capacity(dirty.len());
+    for (shard, text) in dirty {
+        let ok = match store.write(shard, &text).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(shard, namespace = %store.namespace, error = %e, "state not written; will retry");
+                false
+            }
+        };
+        out.push((shard, text, ok));
+    }
+    Flushed(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changed_or_new_non_empty_shards_are_written() {
+        let stored = vec![Some("a\n".to_owned()), None, None, Some("d\n".to_owned())];
+        let wanted = ["a\n", "", "c\n", ""].map(String::from);
+        let dirty = dirty_shards(&stored, &wanted);
+        assert_eq!(dirty, [(2, "c\n".to_owned()), (3, String::new())]);
+    }
+}

@@ -1,0 +1,110 @@
+//! The persisted state's IO: shard ConfigMaps in the operator's namespace, read once at
+//! start-up and written by server-side apply (field manager `kube-reloader`), only the
+//! shards whose text changed.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{
+    Api, Client,
+    api::{ListParams, Patch, PatchParams},
+};
+
+use crate::{
+    apply::FIELD_MANAGER,
+    state::{self, DATA_KEY, NAME_PREFIX, SHARDS, State},
+};
+
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+const COMPONENT: &str = "kube-reloader-state";
+
+/// Where the state lives: `POD_NAMESPACE`, then the in-cluster namespace file, then
+/// `--state-namespace`. `None` disables persistence.
+pub fn resolve_namespace(flag: Option<&str>) -> Option<String> {
+    let file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .or_else(|| std::fs::read_to_string(file).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| flag.map(str::to_owned).filter(|s| !s.is_empty()))
+}
+
+/// What was read at start-up.
+pub struct Loaded {
+    /// `None` when no shard exists: a first run, nothing to catch up.
+    pub state: Option<State>,
+    /// Each shard's text as stored, so unchanged shards are not rewritten.
+    pub texts: Vec<Option<String>>,
+}
+
+#[derive(Clone)]
+pub struct StateStore {
+    api: Api<ConfigMap>,
+    pub namespace: String,
+}
+
+impl StateStore {
+    pub fn new(client: Client, namespace: String) -> Self {
+        StateStore {
+            api: Api::namespaced(client, &namespace),
+            namespace,
+        }
+    }
+
+    pub async fn load(&self) -> kube::Result<Loaded> {
+        let lp = ListParams::default().labels(&format!("{COMPONENT_LABEL}={COMPONENT}"));
+        let list = self.api.list(&lp).await?;
+        let mut texts = vec![None; SHARDS];
+        let mut st = State::new();
+        let mut found = false;
+        for cm in list.items {
+            let name = cm.metadata.name.unwrap_or_default();
+            let Some(shard) = (0..SHARDS).find(|i| state::shard_name(*i) == name) else {
+                continue;
+            };
+            found = true;
+            let text = cm
+                .data
+                .and_then(|mut d| d.remove(DATA_KEY))
+                .unwrap_or_default();
+            let bad = state::decode_into(&text, &mut st);
+            if bad > 0 {
+                tracing::warn!(configmap = %name, lines = bad, "unreadable lines in the persisted state; ignored");
+            }
+            texts[shard] = Some(text);
+        }
+        Ok(Loaded {
+            state: found.then_some(st),
+            texts,
+        })
+    }
+
+    pub async fn write(&self, shard: usize, text: &str) -> kube::Result<()> {
+        let name = state::shard_name(shard);
+        let cm = ConfigMap {
+            metadata: kube::core::ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(BTreeMap::from([
+                    (COMPONENT_LABEL.to_owned(), COMPONENT.to_owned()),
+                    (
+                        "app.kubernetes.io/managed-by".to_owned(),
+                        "kube-reloader".to_owned(),
+                    ),
+                ])),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(DATA_KEY.to_owned(), text.to_owned())])),
+            ..Default::default()
+        };
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        self.api.patch(&name, &pp, &Patch::Apply(&cm)).await?;
+        Ok(())
+    }
+}
+
+/// For logs: which object holds the state.
+pub fn describe(namespace: &str) -> String {
+    format!("{namespace}/{NAME_PREFIX}-NN")
+}

@@ -1,0 +1,217 @@
+//! Persisted state against the real API server: a change made while the operator is
+//! SIGKILLed is applied exactly once after restart, and a first install, a restart with no
+//! changes and a switch from stakater roll nothing.
+
+mod support;
+
+use std::{collections::BTreeMap, net::SocketAddr, process::Stdio};
+
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use kube_reloader::{
+    hash,
+    kinds::{ConfigKey, ConfigKind},
+    state::{self, NAME_PREFIX, State},
+};
+use serde_json::json;
+use support::{TestNs, WAIT, control_plane, http_get, sample, start_operator, wait_for};
+
+fn cm_hash(value: &str) -> String {
+    let data = BTreeMap::from([("k".to_string(), value.to_string())]);
+    hash::configmap_hash(Some(&data), None).to_string()
+}
+
+fn deployment(name: &str, config: &str, marker: Option<&str>) -> serde_json::Value {
+    let env = marker.map_or(json!([]), |v| {
+        json!([{ "name": format!("STAKATER_{}_CONFIGMAP", config.to_uppercase()), "value": v }])
+    });
+    json!({
+        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": {
+                "containers": [{ "name": "app", "image": "x", "env": env,
+                                 "envFrom": [{ "configMapRef": { "name": config } }] }]
+            }}
+        }
+    })
+}
+
+fn env(d: &Deployment, var: &str) -> Option<String> {
+    let c = d.spec.template.spec.as_ref()?.containers.first()?;
+    c.env
+        .iter()
+        .flatten()
+        .find(|e| e.name == var)?
+        .value
+        .clone()
+}
+
+async fn generation(ns: &TestNs, name: &str) -> i64 {
+    ns.get::<Deployment>(name)
+        .await
+        .metadata
+        .generation
+        .unwrap_or_default()
+}
+
+/// The persisted state as stored in the namespace's shard ConfigMaps.
+async fn persisted(ns: &TestNs) -> State {
+    let mut st = State::new();
+    for cm in ns.list::<ConfigMap>().await {
+        if cm
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(NAME_PREFIX))
+        {
+            let text = cm.data.and_then(|mut d| d.remove(state::DATA_KEY));
+            state::decode_into(&text.unwrap_or_default(), &mut st);
+        }
+    }
+    st
+}
+
+async fn wait_persisted(ns: &TestNs, name: &str, want: &str) {
+    let key = ConfigKey {
+        kind: ConfigKind::ConfigMap,
+        namespace: ns.name.clone(),
+        name: name.into(),
+    };
+    wait_for(&format!("{name} persisted as {want}"), WAIT, || async {
+        match persisted(ns).await.get(&key).map(|h| h.to_string()) {
+            Some(h) if h == want => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await
+}
+
+/// The real binary, scoped to the namespace and keeping its state there.
+struct Binary {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+impl Binary {
+    async fn start(ns: &TestNs, run: &str) -> Binary {
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let log = format!("{}/{}-{run}.log", env!("CARGO_TARGET_TMPDIR"), ns.name);
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"))
+            .env("KUBECONFIG", control_plane())
+            .env_remove("POD_NAMESPACE")
+            .args([
+                format!("--namespaces={}", ns.name),
+                format!("--state-namespace={}", ns.name),
+                format!("--http-addr={addr}"),
+                "--coalesce-window=0s".into(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start kube-reloader");
+        let b = Binary { child, addr };
+        wait_for(&format!("operator ready (log: {log})"), WAIT, || async {
+            match tokio::net::TcpStream::connect(b.addr).await {
+                Ok(_) => match http_get(b.addr, "/ready").await.0 {
+                    200 => Ok(()),
+                    code => Err(format!("/ready {code}")),
+                },
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await;
+        b
+    }
+
+    async fn reloads(&self) -> Option<f64> {
+        let (_, body) = http_get(self.addr, "/metrics").await;
+        sample(&body, "reloader_reload_executed_total{success=\"true\"}")
+    }
+
+    async fn sigkill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
+    let ns = TestNs::new("sigkill").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "0" } }))
+        .await;
+    ns.create::<Deployment>(deployment("app", "cfg", None))
+        .await;
+    let first = Binary::start(&ns, "1").await;
+    wait_persisted(&ns, "cfg", &cm_hash("0")).await;
+    first.sigkill().await;
+
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "1" } }))
+        .await;
+    let second = Binary::start(&ns, "2").await;
+    wait_for("the missed change rolled", WAIT, || async {
+        let d = ns.get::<Deployment>("app").await;
+        match env(&d, "STAKATER_CFG_CONFIGMAP") {
+            Some(v) if v == cm_hash("1") => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    // Killed again right after the write, most likely before the state caught up.
+    second.sigkill().await;
+    assert_eq!(
+        generation(&ns, "app").await,
+        2,
+        "one rollout for one change"
+    );
+
+    let third = Binary::start(&ns, "3").await;
+    wait_persisted(&ns, "cfg", &cm_hash("1")).await;
+    assert_eq!(third.reloads().await, Some(0.0), "the third run wrote");
+    assert_eq!(generation(&ns, "app").await, 2, "rolled twice");
+    third.sigkill().await;
+}
+
+#[tokio::test]
+async fn install_restart_and_stakater_switch_roll_nothing() {
+    let ns = TestNs::new("zeroroll").await;
+    for name in ["cfg", "probe"] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": name }, "data": { "k": "0" } }))
+            .await;
+    }
+    // Never reloaded by anyone, reloaded by stakater (current marker), and the sentinel.
+    ns.create::<Deployment>(deployment("fresh", "cfg", None))
+        .await;
+    let current = cm_hash("0");
+    ns.create::<Deployment>(deployment("switched", "cfg", Some(&current)))
+        .await;
+    ns.create::<Deployment>(deployment("sentinel", "probe", None))
+        .await;
+    let state_flag = format!("--state-namespace={}", ns.name);
+    for (run, probe) in [("install", "1"), ("restart", "2")] {
+        let op = start_operator(&ns, &[&state_flag, "--coalesce-window=0s"]).await;
+        // A change to the probe, made after start-up, rolls its sentinel; whatever the
+        // start-up planned was dispatched before it.
+        ns.merge_patch::<ConfigMap>("probe", json!({ "data": { "k": probe } }))
+            .await;
+        wait_for(&format!("{run}: sentinel rolled"), WAIT, || async {
+            let d = ns.get::<Deployment>("sentinel").await;
+            match env(&d, "STAKATER_PROBE_CONFIGMAP") {
+                Some(v) if v == cm_hash(probe) => Ok(()),
+                other => Err(other),
+            }
+        })
+        .await;
+        for name in ["fresh", "switched"] {
+            assert_eq!(generation(&ns, name).await, 1, "{run} rolled {name}");
+        }
+        let (_, body) = op.http_get("/metrics").await;
+        let writes = sample(&body, "reloader_reload_executed_total{success=\"true\"}");
+        assert_eq!(writes, Some(1.0), "{run}: only the sentinel was written");
+        op.shutdown().await; // graceful: the state is flushed on the way out
+        wait_persisted(&ns, "probe", &cm_hash(probe)).await;
+    }
+}
