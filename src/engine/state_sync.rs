@@ -8,7 +8,6 @@ use tokio::{sync::mpsc, time::Instant};
 
 use super::Engine;
 use crate::{
-    decide::ConfigFlags,
     kinds::{ConfigKey, ConfigKind},
     metrics::ResultLabels,
     persist::{Loaded, StateStore},
@@ -87,11 +86,7 @@ impl Engine {
             if !self.namespace_allowed(&key.namespace) {
                 continue;
             }
-            let flags = self
-                .store
-                .config(&key)
-                .map(|e| e.flags)
-                .unwrap_or_default();
+            let flags = self.store.config(&key).map(|e| e.flags).unwrap_or_default();
             tracing::info!(config = %key, deleted, "changed while no operator was watching");
             self.on_config_change(&key, flags, deleted);
         }
