@@ -191,4 +191,14 @@ mod tests {
         assert_eq!(o.namespaces, ["a", "b"]);
         assert!(!o.namespace_ignored("kube-system"));
     }
+
+    #[test]
+    fn kubernetes_namespace_scopes_unless_namespaces_is_given() {
+        let o = opts(&["--kubernetes-namespace=team"]).unwrap();
+        assert_eq!(o.namespaces, ["team"]);
+        let o = opts(&["--kubernetes-namespace=team", "--namespaces=a,b"]).unwrap();
+        assert_eq!(o.namespaces, ["a", "b"], "--namespaces wins");
+        let o = opts(&["--kubernetes-namespace="]).unwrap();
+        assert!(o.namespaces.is_empty(), "empty means global");
+    }
 }
