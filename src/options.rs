@@ -5,7 +5,7 @@ use crate::{
     cli::OperatorArgs,
     decide::DecideOptions,
     kinds::{ConfigKind, WorkloadKind},
-    notify::{AlertConfig, AlertSink},
+    notify::{AlertConfig, AlertSink, Proxy},
     strategy::ReloadStrategy,
 };
 
@@ -107,6 +107,10 @@ impl Options {
                 .cloned()
                 .collect()
         };
+        let alert_proxy = match a.alert_webhook_proxy.trim() {
+            "" => None,
+            url => Some(Proxy::parse(url).map_err(|m| bad("--alert-webhook-proxy", m))?),
+        };
         let an = &a.annotations;
         let keys = AnnotationKeys {
             auto: an.auto_annotation.clone(),
@@ -143,6 +147,7 @@ impl Options {
                 sink: AlertSink::parse(&a.alert_sink),
                 url: a.alert_webhook_url.clone(),
                 additional_info: a.alert_additional_info.clone(),
+                proxy: alert_proxy,
             }),
         })
     }
@@ -171,6 +176,29 @@ mod tests {
         assert!(e.to_string().contains("jobs, cronjobs"));
         let e = opts(&["--resources-to-ignore=configmaps,secrets"]).unwrap_err();
         assert!(e.to_string().contains("both"));
+        let e = opts(&["--alert-webhook-proxy=socks5://proxy:1080"]).unwrap_err();
+        assert_eq!(e.flag, "--alert-webhook-proxy");
+        assert!(e.to_string().contains("http://host:port"), "{e}");
+    }
+
+    #[test]
+    fn alert_proxy_rides_on_the_alert_config() {
+        let o = opts(&[
+            "--alert-on-reload",
+            "--alert-webhook-url=https://hooks.example/x",
+            "--alert-proxy=http://proxy:3128",
+        ])
+        .unwrap();
+        assert!(
+            o.alert.unwrap().proxy.is_some(),
+            "stakater v2's spelling too"
+        );
+        let o = opts(&[
+            "--alert-on-reload",
+            "--alert-webhook-url=https://hooks.example/x",
+        ])
+        .unwrap();
+        assert!(o.alert.unwrap().proxy.is_none());
     }
 
     #[test]
