@@ -65,7 +65,8 @@ impl Applier {
             instance: std::env::var("POD_NAME").ok(),
         };
         let wanted = opts.webhook_url.is_some() || opts.alert.is_some();
-        let notifier = wanted.then(Notifier::new);
+        let proxy = opts.alert.as_ref().and_then(|a| a.proxy.as_ref());
+        let notifier = wanted.then(|| Notifier::new(proxy));
         if let Some(Err(e)) = &notifier {
             tracing::error!(error = %e, "webhooks and alerts cannot be sent");
         }
@@ -404,7 +405,7 @@ impl Applier {
                         );
                         let (body, content_type) = alert_body(&alert.sink, &text);
                         if let Err(e) =
-                            async { self.notifier()?.post(&alert.url, body, content_type).await }
+                            async { self.notifier()?.alert(&alert.url, body, content_type).await }
                                 .await
                         {
                             tracing::warn!(workload = %facts.key, error = %e, "alert not delivered");

@@ -180,6 +180,16 @@ pub struct OperatorArgs {
     #[arg(long, env = "ALERT_WEBHOOK_URL", default_value = "")]
     pub alert_webhook_url: String,
 
+    /// HTTP proxy for alerts, `http://[user:password@]host[:port]` (ALERT_WEBHOOK_PROXY;
+    /// `--alert-proxy` is stakater v2's spelling).
+    #[arg(
+        long,
+        env = "ALERT_WEBHOOK_PROXY",
+        alias = "alert-proxy",
+        default_value = ""
+    )]
+    pub alert_webhook_proxy: String,
+
     /// Text put before each alert (ALERT_ADDITIONAL_INFO).
     #[arg(long, env = "ALERT_ADDITIONAL_INFO", default_value = "")]
     pub alert_additional_info: String,

@@ -7,7 +7,7 @@ use crate::{
     cli::OperatorArgs,
     decide::DecideOptions,
     kinds::{ConfigKind, WorkloadKind},
-    notify::{AlertConfig, AlertSink},
+    notify::{AlertConfig, AlertSink, Proxy},
     strategy::ReloadStrategy,
 };
 
@@ -128,6 +128,10 @@ impl Options {
                 .cloned()
                 .collect()
         };
+        let alert_proxy = match a.alert_webhook_proxy.trim() {
+            "" => None,
+            url => Some(Proxy::parse(url).map_err(|m| bad("--alert-webhook-proxy", m))?),
+        };
         let an = &a.annotations;
         let keys = AnnotationKeys {
             auto: an.auto_annotation.clone(),
@@ -189,6 +193,7 @@ impl Options {
                 sink: AlertSink::parse(&a.alert_sink),
                 url: a.alert_webhook_url.clone(),
                 additional_info: a.alert_additional_info.clone(),
+                proxy: alert_proxy,
             }),
             limits: Limits {
                 coalesce_window: a.coalesce_window,
@@ -226,6 +231,29 @@ mod tests {
         assert!(e.to_string().contains("jobs, cronjobs"));
         let e = opts(&["--resources-to-ignore=configmaps,secrets"]).unwrap_err();
         assert!(e.to_string().contains("both"));
+        let e = opts(&["--alert-webhook-proxy=socks5://proxy:1080"]).unwrap_err();
+        assert_eq!(e.flag, "--alert-webhook-proxy");
+        assert!(e.to_string().contains("http://host:port"), "{e}");
+    }
+
+    #[test]
+    fn alert_proxy_rides_on_the_alert_config() {
+        let o = opts(&[
+            "--alert-on-reload",
+            "--alert-webhook-url=https://hooks.example/x",
+            "--alert-proxy=http://proxy:3128",
+        ])
+        .unwrap();
+        assert!(
+            o.alert.unwrap().proxy.is_some(),
+            "stakater v2's spelling too"
+        );
+        let o = opts(&[
+            "--alert-on-reload",
+            "--alert-webhook-url=https://hooks.example/x",
+        ])
+        .unwrap();
+        assert!(o.alert.unwrap().proxy.is_none());
     }
 
     #[test]
@@ -256,5 +284,15 @@ mod tests {
         assert_eq!(o.watched_configs, [ConfigKind::ConfigMap]);
         assert_eq!(o.namespaces, ["a", "b"]);
         assert!(!o.namespace_ignored("kube-system"));
+    }
+
+    #[test]
+    fn kubernetes_namespace_scopes_unless_namespaces_is_given() {
+        let o = opts(&["--kubernetes-namespace=team"]).unwrap();
+        assert_eq!(o.namespaces, ["team"]);
+        let o = opts(&["--kubernetes-namespace=team", "--namespaces=a,b"]).unwrap();
+        assert_eq!(o.namespaces, ["a", "b"], "--namespaces wins");
+        let o = opts(&["--kubernetes-namespace="]).unwrap();
+        assert!(o.namespaces.is_empty(), "empty means global");
     }
 }

@@ -4,7 +4,13 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    routing::post,
+};
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::json;
 use support::{TestNs, WAIT, start_operator, wait_for};
@@ -33,6 +39,61 @@ async fn receiver() -> (String, Seen) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, seen)
+}
+
+/// One request as an HTTP proxy saw it.
+#[derive(Clone, Debug)]
+struct ProxyHit {
+    method: Method,
+    /// The request target: absolute-form for a forwarded request, host:port for CONNECT.
+    target: Uri,
+    headers: HeaderMap,
+    body: String,
+}
+
+type ProxyHits = Arc<Mutex<Vec<ProxyHit>>>;
+
+/// A stand-in HTTP proxy on a free loopback port: it records every request and answers
+/// 200, except CONNECT, which it refuses with 403 (nothing is ever tunnelled). Returns its
+/// `host:port`.
+async fn proxy() -> (String, ProxyHits) {
+    let hits: ProxyHits = Arc::default();
+    async fn record(
+        State(hits): State<ProxyHits>,
+        method: Method,
+        target: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let refuse = method == Method::CONNECT;
+        hits.lock().unwrap().push(ProxyHit {
+            method,
+            target,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        if refuse {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::OK
+        }
+    }
+    let app = Router::new().fallback(record).with_state(hits.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+async fn proxy_hit(hits: &ProxyHits, what: &str) -> ProxyHit {
+    wait_for(what, WAIT, || async {
+        hits.lock().unwrap().first().cloned().ok_or("nothing yet")
+    })
+    .await
+}
+
+fn header<'a>(h: &'a ProxyHit, name: &str) -> Option<&'a str> {
+    h.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Waits until the receiver has something and returns all it got.
@@ -121,5 +182,108 @@ async fn slack_alert_after_a_reload() {
     assert_eq!(
         body,
         json!({ "attachments": [{ "text": text, "color": "good", "author_name": "Reloader" }] })
+    );
+}
+
+/// Alert flags sending `sink` alerts for `url` through the proxy at `proxy_url`.
+fn alert_args(sink: &str, url: &str, proxy_url: &str) -> Vec<String> {
+    vec![
+        "--alert-on-reload=true".into(),
+        format!("--alert-sink={sink}"),
+        format!("--alert-webhook-url={url}"),
+        format!("--alert-webhook-proxy={proxy_url}"),
+    ]
+}
+
+#[tokio::test]
+async fn http_alert_goes_to_the_proxy_in_absolute_form() {
+    let ns = TestNs::new("alert-proxy").await;
+    setup(&ns).await;
+    let (addr, hits) = proxy().await;
+    // The alert's host does not resolve: only the proxy can deliver it.
+    let args = alert_args(
+        "raw",
+        "http://alerts.invalid/hook",
+        &format!("http://reloader:s%3Dcret@{addr}"),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _op = start_operator(&ns, &args).await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let hit = proxy_hit(&hits, "the alert at the proxy").await;
+    assert_eq!(hit.method, Method::POST);
+    assert_eq!(
+        hit.target.to_string(),
+        "http://alerts.invalid/hook",
+        "absolute-form request target"
+    );
+    assert_eq!(header(&hit, "host"), Some("alerts.invalid"));
+    assert_eq!(
+        header(&hit, "proxy-authorization"),
+        Some("Basic cmVsb2FkZXI6cz1jcmV0"),
+        "reloader:s=cret from the proxy URL"
+    );
+    assert_eq!(header(&hit, "content-type"), Some("text/plain"));
+    assert_eq!(
+        hit.body,
+        format!(
+            "Reloader detected changes in cfg of type CONFIGMAP in namespace {ns}. Hence reloaded app of type Deployment in namespace {ns}",
+            ns = ns.name
+        )
+    );
+}
+
+#[tokio::test]
+async fn https_alert_asks_the_proxy_for_a_connect_tunnel() {
+    let ns = TestNs::new("alert-tunnel").await;
+    setup(&ns).await;
+    let (addr, hits) = proxy().await;
+    let args = alert_args(
+        "slack",
+        "https://alerts.invalid:8443/hook",
+        &format!("http://reloader:s%3Dcret@{addr}"),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _op = start_operator(&ns, &args).await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let hit = proxy_hit(&hits, "the CONNECT at the proxy").await;
+    assert_eq!(hit.method, Method::CONNECT);
+    assert_eq!(hit.target.to_string(), "alerts.invalid:8443");
+    assert_eq!(
+        header(&hit, "proxy-authorization"),
+        Some("Basic cmVsb2FkZXI6cz1jcmV0")
+    );
+    // Refused, so nothing went in clear: no second request, and never the alert body.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let all = hits.lock().unwrap().clone();
+    assert!(
+        all.iter()
+            .all(|h| h.method == Method::CONNECT && h.body.is_empty()),
+        "{all:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_alert_webhook_proxy_env_stops_the_binary_naming_the_flag() {
+    // The real binary, with stakater's env var in the child's environment only; a
+    // kubeconfig that does not exist makes a binary that got past its options exit too.
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"))
+        .env("ALERT_WEBHOOK_PROXY", "socks5://proxy:1080")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("NO_COLOR", "1")
+        .arg("--http-addr=127.0.0.1:0")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(WAIT, child)
+        .await
+        .expect("the binary exits")
+        .expect("run kube-reloader");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--alert-webhook-proxy") && stderr.contains("only http://"),
+        "{stderr}"
     );
 }

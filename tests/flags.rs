@@ -1,0 +1,493 @@
+//! Flags against the real API server: stakater's annotation-override flags, the
+//! `KUBERNETES_NAMESPACE` scope (through the real binary) and `--ignored-workload-types`.
+//! Negatives are proven with a sentinel: a change made after the negative one rolls its
+//! own workload; once it has, the operator has seen the negative change too, so a missing
+//! marker means "decided not to roll", not "not yet".
+
+mod support;
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use futures::future::join_all;
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    batch::v1::{CronJob, Job},
+    core::v1::{ConfigMap, Secret},
+};
+use serde_json::{Value, json};
+use support::{TestNs, WAIT, start_operator, wait_for};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a negative waits after its sentinel rolled, for writes still in flight.
+const SETTLE: Duration = Duration::from_millis(500);
+
+fn env_from(kind: &str, config: &str) -> Value {
+    if kind == "Secret" {
+        json!({ "secretRef": { "name": config } })
+    } else {
+        json!({ "configMapRef": { "name": config } })
+    }
+}
+
+/// A Deployment with no replicas whose container `app` takes `config` through envFrom.
+fn deployment(name: &str, annotations: &Value, kind: &str, config: &str) -> Value {
+    json!({
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": {
+                "containers": [{ "name": "app", "image": "x", "envFrom": [env_from(kind, config)] }]
+            }}
+        }
+    })
+}
+
+async fn create_config(ns: &TestNs, kind: &str, name: &str, annotations: &Value) {
+    let metadata = json!({ "name": name, "annotations": annotations });
+    if kind == "Secret" {
+        ns.create::<Secret>(json!({ "metadata": metadata, "stringData": { "k": "1" } }))
+            .await;
+    } else {
+        ns.create::<ConfigMap>(json!({ "metadata": metadata, "data": { "k": "1" } }))
+            .await;
+    }
+}
+
+async fn change_config(ns: &TestNs, kind: &str, name: &str) {
+    if kind == "Secret" {
+        ns.merge_patch::<Secret>(name, json!({ "stringData": { "k": "2" } }))
+            .await;
+    } else {
+        ns.merge_patch::<ConfigMap>(name, json!({ "data": { "k": "2" } }))
+            .await;
+    }
+}
+
+/// Stakater's env var for `config` of `kind`: `STAKATER_<NAME>_<CONFIGMAP|SECRET>`.
+fn marker_var(kind: &str, config: &str) -> String {
+    format!(
+        "STAKATER_{}_{}",
+        config.to_uppercase().replace('-', "_"),
+        kind.to_uppercase()
+    )
+}
+
+fn has_env(d: &Deployment, var: &str) -> bool {
+    d.spec
+        .template
+        .spec
+        .iter()
+        .flat_map(|p| &p.containers)
+        .flat_map(|c| c.env.iter().flatten())
+        .any(|e| e.name == var)
+}
+
+async fn wait_rolled(ns: &TestNs, name: &str, var: &str, what: &str) -> Deployment {
+    wait_for(what, WAIT, || async {
+        let d = ns.get::<Deployment>(name).await;
+        if has_env(&d, var) {
+            Ok(d)
+        } else {
+            Err(format!("no {var} yet"))
+        }
+    })
+    .await
+}
+
+/// One annotation-override flag: the pair of annotation sets that must roll (`rolls`) and
+/// the one that must not (`stays`) while the flag is given.
+struct Case {
+    name: &'static str,
+    flag: &'static str,
+    kind: &'static str,
+    rolls: Side,
+    stays: Side,
+}
+
+/// Annotations on a workload and on the config it references.
+struct Side {
+    workload: Value,
+    config: Value,
+}
+
+fn side(workload: Value, config: Value) -> Side {
+    Side { workload, config }
+}
+
+fn override_cases() -> Vec<Case> {
+    let t = |key: &str| json!({ key: "true" });
+    let none = || json!({});
+    vec![
+        Case {
+            name: "auto",
+            flag: "--auto-annotation=example.com/auto",
+            kind: "ConfigMap",
+            rolls: side(t("example.com/auto"), none()),
+            stays: side(t("reloader.stakater.com/auto"), none()),
+        },
+        Case {
+            name: "configmap-auto",
+            flag: "--configmap-auto-annotation=example.com/cm-auto",
+            kind: "ConfigMap",
+            rolls: side(t("example.com/cm-auto"), none()),
+            stays: side(t("configmap.reloader.stakater.com/auto"), none()),
+        },
+        Case {
+            name: "secret-auto",
+            flag: "--secret-auto-annotation=example.com/secret-auto",
+            kind: "Secret",
+            rolls: side(t("example.com/secret-auto"), none()),
+            stays: side(t("secret.reloader.stakater.com/auto"), none()),
+        },
+        Case {
+            name: "configmap-reload",
+            flag: "--configmap-annotation=example.com/cm-reload",
+            kind: "ConfigMap",
+            rolls: side(json!({ "example.com/cm-reload": "rolls,stays" }), none()),
+            stays: side(
+                json!({ "configmap.reloader.stakater.com/reload": "rolls,stays" }),
+                none(),
+            ),
+        },
+        Case {
+            name: "secret-reload",
+            flag: "--secret-annotation=example.com/secret-reload",
+            kind: "Secret",
+            rolls: side(
+                json!({ "example.com/secret-reload": "rolls,stays" }),
+                none(),
+            ),
+            stays: side(
+                json!({ "secret.reloader.stakater.com/reload": "rolls,stays" }),
+                none(),
+            ),
+        },
+        Case {
+            name: "search",
+            flag: "--auto-search-annotation=example.com/search",
+            kind: "ConfigMap",
+            rolls: side(t("example.com/search"), t("reloader.stakater.com/match")),
+            stays: side(
+                t("reloader.stakater.com/search"),
+                t("reloader.stakater.com/match"),
+            ),
+        },
+        Case {
+            name: "search-match",
+            flag: "--search-match-annotation=example.com/match",
+            kind: "Secret",
+            rolls: side(t("reloader.stakater.com/search"), t("example.com/match")),
+            stays: side(
+                t("reloader.stakater.com/search"),
+                t("reloader.stakater.com/match"),
+            ),
+        },
+        // Inverted: the renamed key is the one that now suppresses, and stakater's no longer does.
+        Case {
+            name: "ignore",
+            flag: "--ignore-annotation=example.com/ignore",
+            kind: "ConfigMap",
+            rolls: side(
+                t("reloader.stakater.com/auto"),
+                t("reloader.stakater.com/ignore"),
+            ),
+            stays: side(t("reloader.stakater.com/auto"), t("example.com/ignore")),
+        },
+    ]
+}
+
+/// Configs `stays` and `rolls`, each referenced by the Deployment of the same name. `stays`
+/// changes first; `rolls` is its sentinel.
+async fn run_override(case: Case) -> Result<(), String> {
+    let ns = TestNs::new(&format!("flag-{}", case.name)).await;
+    for (name, s) in [("stays", &case.stays), ("rolls", &case.rolls)] {
+        create_config(&ns, case.kind, name, &s.config).await;
+        ns.create::<Deployment>(deployment(name, &s.workload, case.kind, name))
+            .await;
+    }
+    let _op = start_operator(&ns, &[case.flag]).await;
+    change_config(&ns, case.kind, "stays").await;
+    change_config(&ns, case.kind, "rolls").await;
+    let what = format!("{}: the workload using the renamed key rolled", case.name);
+    wait_rolled(&ns, "rolls", &marker_var(case.kind, "rolls"), &what).await;
+    tokio::time::sleep(SETTLE).await;
+    let stays = ns.get::<Deployment>("stays").await;
+    if has_env(&stays, &marker_var(case.kind, "stays")) {
+        return Err(format!(
+            "{}: with {} the workload using stakater's key rolled too",
+            case.name, case.flag
+        ));
+    }
+    Ok(())
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn annotation_override_flags_replace_stakaters_keys() {
+    // Each case in its own task, so a timed-out wait fails its case, not the others.
+    let tasks = override_cases()
+        .into_iter()
+        .map(|c| tokio::spawn(run_override(c)));
+    let failures: Vec<String> = join_all(tasks)
+        .await
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(panic_message(e)),
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "failed cases:\n{}",
+        failures.join("\n")
+    );
+}
+
+fn annotation(d: &Deployment, key: &str) -> Option<String> {
+    d.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+#[tokio::test]
+async fn pause_annotation_flags_rename_the_period_and_the_paused_at_keys() {
+    let ns = TestNs::new("flag-pause").await;
+    let custom = json!({ "reloader.stakater.com/auto": "true", "example.com/pause": "3s" });
+    let stock = json!({
+        "reloader.stakater.com/auto": "true",
+        "deployment.reloader.stakater.com/pause-period": "1h"
+    });
+    for (name, annotations) in [("custom", &custom), ("stock", &stock)] {
+        create_config(&ns, "ConfigMap", name, &json!({})).await;
+        ns.create::<Deployment>(deployment(name, annotations, "ConfigMap", name))
+            .await;
+    }
+    let _op = start_operator(
+        &ns,
+        &[
+            "--pause-deployment-annotation=example.com/pause",
+            "--pause-deployment-time-annotation=example.com/paused-at",
+        ],
+    )
+    .await;
+    change_config(&ns, "ConfigMap", "stock").await;
+    change_config(&ns, "ConfigMap", "custom").await;
+
+    // The reload and the pause go out in one write, so a rolled workload shows both.
+    let paused = wait_rolled(&ns, "custom", "STAKATER_CUSTOM_CONFIGMAP", "the reload").await;
+    assert_eq!(paused.spec.paused, Some(true), "paused");
+    assert!(
+        annotation(&paused, "example.com/paused-at").is_some(),
+        "the renamed paused-at key is written: {:?}",
+        paused.metadata.annotations
+    );
+    assert_eq!(
+        annotation(&paused, "deployment.reloader.stakater.com/paused-at"),
+        None
+    );
+
+    let stock = wait_rolled(&ns, "stock", "STAKATER_STOCK_CONFIGMAP", "the reload").await;
+    assert_ne!(
+        stock.spec.paused,
+        Some(true),
+        "stakater's pause-period key no longer pauses"
+    );
+    assert_eq!(annotation(&stock, "example.com/paused-at"), None);
+    assert_eq!(
+        annotation(&stock, "deployment.reloader.stakater.com/paused-at"),
+        None
+    );
+
+    // Resuming reads the renamed paused-at key back.
+    wait_for("the resume after 3s", WAIT, || async {
+        let d = ns.get::<Deployment>("custom").await;
+        match (d.spec.paused, annotation(&d, "example.com/paused-at")) {
+            (Some(false) | None, None) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+}
+
+/// The same ConfigMap `cfg` and auto Deployment `w` in each namespace.
+async fn setup_auto_pair(a: &TestNs, b: &TestNs) {
+    let auto = json!({ "reloader.stakater.com/auto": "true" });
+    for ns in [a, b] {
+        create_config(ns, "ConfigMap", "cfg", &json!({})).await;
+        ns.create::<Deployment>(deployment("w", &auto, "ConfigMap", "cfg"))
+            .await;
+    }
+}
+
+/// The real binary, run as a child process until dropped (killed by its own handle).
+struct Binary {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl Binary {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The status line of `GET path` on `127.0.0.1:port`, if anything answers.
+async fn http_status(port: u16, path: &str) -> Option<String> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    out.lines().next().map(str::to_owned)
+}
+
+/// Starts the built binary with the test plane's kubeconfig, `args`, and `env` in the
+/// child's environment only; returns once its `/ready` answers 200.
+async fn spawn_binary(name: &str, args: &[&str], env: &[(&str, &str)]) -> Binary {
+    let port = free_port();
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}-{port}.log", std::process::id()));
+    let file = std::fs::File::create(&log).expect("create the binary's log file");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"));
+    cmd.args(args)
+        .arg(format!("--http-addr=127.0.0.1:{port}"))
+        .env("KUBECONFIG", support::control_plane())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("clone the log file"))
+        .stderr(file)
+        .kill_on_drop(true);
+    let mut bin = Binary {
+        child: cmd.spawn().expect("spawn kube-reloader"),
+        log,
+    };
+    let start = Instant::now();
+    loop {
+        if let Some(status) = bin.child.try_wait().expect("poll the child") {
+            panic!("kube-reloader exited early ({status}):\n{}", bin.log());
+        }
+        if http_status(port, "/ready")
+            .await
+            .is_some_and(|l| l.contains(" 200 "))
+        {
+            return bin;
+        }
+        if start.elapsed() > WAIT {
+            panic!("kube-reloader not ready within {WAIT:?}:\n{}", bin.log());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn kubernetes_namespace_env_scopes_the_real_binary() {
+    let scoped = TestNs::new("envns-scoped").await;
+    let other = TestNs::new("envns-other").await;
+    setup_auto_pair(&scoped, &other).await;
+    let bin = spawn_binary(
+        "envns",
+        &[],
+        &[("KUBERNETES_NAMESPACE", scoped.name.as_str())],
+    )
+    .await;
+    // Were the binary watching everything, one cluster-wide watch would bring `other`'s
+    // change before `scoped`'s.
+    other
+        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    scoped
+        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let what = "the reload in the KUBERNETES_NAMESPACE namespace";
+    wait_for(what, WAIT, || async {
+        let d = scoped.get::<Deployment>("w").await;
+        if has_env(&d, "STAKATER_CFG_CONFIGMAP") {
+            Ok(())
+        } else {
+            Err(bin.log())
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let d = other.get::<Deployment>("w").await;
+    assert!(
+        !has_env(&d, "STAKATER_CFG_CONFIGMAP"),
+        "a namespace outside KUBERNETES_NAMESPACE was reloaded; log:\n{}",
+        bin.log()
+    );
+}
+
+#[tokio::test]
+async fn ignored_workload_types_spare_jobs_and_cronjobs() {
+    let ns = TestNs::new("flag-ignored-types").await;
+    create_config(&ns, "ConfigMap", "cfg", &json!({})).await;
+    let auto = json!({ "reloader.stakater.com/auto": "true" });
+    let pod = json!({
+        "restartPolicy": "Never",
+        "containers": [{ "name": "task", "image": "x", "envFrom": [env_from("ConfigMap", "cfg")] }]
+    });
+    ns.create::<CronJob>(json!({
+        "metadata": { "name": "nightly", "annotations": auto },
+        "spec": {
+            "schedule": "0 0 1 1 *",
+            "jobTemplate": { "spec": { "template": { "spec": pod } } }
+        }
+    }))
+    .await;
+    let job: Job = ns
+        .create(json!({
+            "metadata": { "name": "migrate", "annotations": auto },
+            "spec": { "template": { "spec": pod } }
+        }))
+        .await;
+    // The sentinel uses the same ConfigMap: once it rolled, the change has been handled.
+    ns.create::<Deployment>(deployment("sentinel", &auto, "ConfigMap", "cfg"))
+        .await;
+    let _op = start_operator(&ns, &["--ignored-workload-types=jobs,cronjobs"]).await;
+    change_config(&ns, "ConfigMap", "cfg").await;
+    wait_rolled(
+        &ns,
+        "sentinel",
+        "STAKATER_CFG_CONFIGMAP",
+        "the sentinel Deployment rolled",
+    )
+    .await;
+    // A Job re-creation is a delete and a create: give both time to land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let jobs: Vec<(Option<String>, Option<String>)> = ns
+        .list::<Job>()
+        .await
+        .into_iter()
+        .map(|j| (j.metadata.name, j.metadata.uid))
+        .collect();
+    assert_eq!(
+        jobs,
+        [(job.metadata.name, job.metadata.uid)],
+        "no Job from the CronJob, and the Job is the original one"
+    );
+}
