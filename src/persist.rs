@@ -30,6 +30,14 @@ pub fn resolve_namespace(flag: Option<&str>) -> Option<String> {
         .or_else(|| flag.map(str::to_owned).filter(|s| !s.is_empty()))
 }
 
+/// Whether a ConfigMap is one of our state shards (by its component label).
+pub fn is_state_object(meta: &kube::core::ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(COMPONENT_LABEL))
+        .is_some_and(|v| v == COMPONENT)
+}
+
 /// What was read at start-up.
 pub struct Loaded {
     /// `None` when no shard exists: a first run, nothing to catch up.

@@ -27,6 +27,7 @@ use crate::{
     facts, hash,
     kinds::{ConfigKey, ConfigKind, WorkloadKey},
     options::Options,
+    persist,
     store::{ConfigEntry, WorkloadFacts},
 };
 
@@ -223,6 +224,11 @@ pub async fn spawn_all(
                     id,
                     tx.clone(),
                     move |cm| {
+                        // Our own state shards are not config: tracking them would make
+                        // every flush a change to flush again.
+                        if persist::is_state_object(&cm.metadata) {
+                            return None;
+                        }
                         config_obs(
                             &keys,
                             ConfigKind::ConfigMap,

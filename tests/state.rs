@@ -211,6 +211,10 @@ async fn install_restart_and_stakater_switch_roll_nothing() {
         let (_, body) = op.http_get("/metrics").await;
         let writes = sample(&body, "reloader_reload_executed_total{success=\"true\"}");
         assert_eq!(writes, Some(1.0), "{run}: only the sentinel was written");
+        // Our own state shards are not watched as config (else every flush would be a
+        // change to flush): cfg, probe and kube-root-ca.crt only.
+        let watched = sample(&body, "kube_reloader_watched_objects{kind=\"ConfigMap\"}");
+        assert_eq!(watched, Some(3.0), "{run}");
         op.shutdown().await; // graceful: the state is flushed on the way out
         wait_persisted(&ns, "probe", &cm_hash(probe)).await;
     }
