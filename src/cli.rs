@@ -168,6 +168,18 @@ pub struct OperatorArgs {
     #[arg(long, value_parser = go_duration, default_value = "2s")]
     pub leader_election_retry_period: Duration,
 
+    /// Name of the Lease (in the leader-election namespace).
+    #[arg(long, default_value = "kube-reloader-lock")]
+    pub leader_election_id: String,
+
+    /// Namespace of the Lease (POD_NAMESPACE, as in stakater).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "")]
+    pub leader_election_namespace: String,
+
+    /// This replica's identity in the Lease (POD_NAME, as in stakater).
+    #[arg(long, env = "POD_NAME", hide = true, default_value = "")]
+    pub pod_name: String,
+
     /// Alert after each reload (stakater's ALERT_ON_RELOAD).
     #[arg(long, env = "ALERT_ON_RELOAD", value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub alert_on_reload: bool,

@@ -13,6 +13,8 @@ use tokio::{sync::mpsc, time::Instant};
 
 mod state_sync;
 use state_sync::Flushed;
+
+use crate::persist::Loaded;
 pub use state_sync::Persist;
 
 use crate::{
@@ -54,6 +56,8 @@ pub struct Engine {
     /// Workloads being written, with the configs the write is for.
     in_flight: HashMap<WorkloadKey, Vec<ConfigKey>>,
     persist: Option<Persist>,
+    /// Whether this replica may write (always, without `--enable-ha`).
+    leader: tokio::sync::watch::Receiver<bool>,
     applier: Applier,
     ready: tokio::sync::watch::Sender<bool>,
     /// With `--namespace-selector`: the namespaces it selects.
@@ -83,6 +87,7 @@ impl Engine {
         ready: tokio::sync::watch::Sender<bool>,
         metrics: Metrics,
         persist: Option<Persist>,
+        leader: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         let streams = scopes.iter().map(|_| StreamState::default()).collect();
         let l = &opts.limits;
@@ -96,6 +101,7 @@ impl Engine {
             pending: HashMap::new(),
             in_flight: HashMap::new(),
             persist,
+            leader,
             applier,
             selected: opts.namespace_selector.as_ref().map(|_| HashSet::new()),
             resumes: HashMap::new(),
@@ -114,17 +120,21 @@ impl Engine {
     ) {
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
         let (flush_tx, mut flush_rx) = mpsc::channel::<Flushed>(4);
+        let (read_tx, mut read_rx) = mpsc::channel::<Loaded>(1);
+        let mut leader_rx = self.leader.clone();
+        self.metrics.leader.set(i64::from(self.is_leader()));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             self.metrics.pending.set(self.pending.len() as i64);
-            let next_due = self
+            // A follower keeps its pending reloads and resumes for when it leads.
+            let writes = self
                 .pending
                 .iter()
                 .filter(|(k, _)| !self.in_flight.contains_key(*k))
                 .map(|(_, p)| p.due)
                 .chain(self.resumes.values().copied())
-                .chain(self.next_flush())
-                .min();
+                .filter(|_| self.is_leader());
+            let next_due = writes.chain(self.next_flush()).min();
             let sleep = async {
                 match next_due {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -139,6 +149,13 @@ impl Engine {
                 },
                 Some(done) = done_rx.recv() => self.on_done(done),
                 Some(flushed) = flush_rx.recv() => self.on_flushed(flushed),
+                Some(read) = read_rx.recv() => self.on_state_read(read),
+                Ok(()) = leader_rx.changed() => {
+                    let leader = *leader_rx.borrow_and_update();
+                    tracing::info!(leader, "this replica {} write", if leader { "may now" } else { "may no longer" });
+                    self.metrics.leader.set(i64::from(leader));
+                    self.on_leadership(leader, &read_tx);
+                }
                 () = sleep => {
                     self.dispatch_resumes();
                     self.dispatch_due(&done_tx);
@@ -173,6 +190,10 @@ impl Engine {
             self.on_flushed(flushed);
         }
         self.final_flush().await;
+    }
+
+    fn is_leader(&self) -> bool {
+        *self.leader.borrow()
     }
 
     fn all_synced(&self) -> bool {
@@ -463,6 +484,9 @@ impl Engine {
     }
 
     fn dispatch_resumes(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
         let now = Instant::now();
         let due: Vec<WorkloadKey> = self
             .resumes
@@ -484,6 +508,9 @@ impl Engine {
     }
 
     fn dispatch_due(&mut self, done_tx: &mpsc::Sender<Done>) {
+        if !self.is_leader() {
+            return;
+        }
         let now = Instant::now();
         let due: Vec<WorkloadKey> = self
             .pending

@@ -11,6 +11,7 @@ pub mod facts;
 pub mod hash;
 pub mod http;
 pub mod kinds;
+pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod notify;

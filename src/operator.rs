@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 use crate::{
     apply::Applier,
     engine::{Engine, Persist},
-    http,
+    http, lease,
     metrics::Metrics,
     options::Options,
     persist::{self, Loaded, StateStore},
@@ -42,15 +42,42 @@ pub async fn run(
     };
     let (tx, rx) = mpsc::channel(1024);
     let scopes = crate::watch::spawn_all(&client, &opts, tx).await;
-    let applier = Applier::new(client, opts.clone());
-    let engine = Engine::new(opts, scopes, applier, ready, metrics, persist);
-    engine.run(rx, shutdown).await;
+    let applier = Applier::new(client.clone(), opts.clone());
+    // Without --enable-ha this replica always leads; the sender lives as long as `run`.
+    let (leader_tx, leader_rx) = watch::channel(opts.lease.is_none());
+    let (stop_lease, lease_stopped) = watch::channel(false);
+    let lease_task = opts.lease.clone().map(|cfg| {
+        tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, identity = %cfg.identity, "leader election on");
+        let leader_tx = leader_tx.clone();
+        tokio::spawn(lease::run(client, cfg, leader_tx, stopped(lease_stopped)))
+    });
+    let (stop_engine, engine_stopped) = watch::channel(false);
+    let engine = Engine::new(opts, scopes, applier, ready, metrics, persist, leader_rx);
+    let mut engine = std::pin::pin!(engine.run(rx, stopped(engine_stopped)));
+    tokio::select! {
+        () = &mut engine => tracing::error!("the engine stopped"),
+        () = &mut shutdown => {
+            tracing::info!("shutting down");
+            stop_engine.send_replace(true);
+            engine.await;
+        }
+    }
+    // Only now, with writes drained and the state flushed, is the lease given up.
+    stop_lease.send_replace(true);
+    if let Some(task) = lease_task {
+        let _ = task.await;
+    }
+    drop(leader_tx);
     tracing::info!("stopped");
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 /// Reads the persisted state, retrying until it can: starting without it would overwrite
 /// it and lose the changes it exists to catch up.
-async fn load_state(store: &StateStore) -> Loaded {
+pub(crate) async fn load_state(store: &StateStore) -> Loaded {
     let mut delay = Duration::from_secs(1);
     loop {
         match store.load().await {

@@ -7,6 +7,7 @@ use crate::{
     cli::OperatorArgs,
     decide::DecideOptions,
     kinds::{ConfigKind, WorkloadKind},
+    lease::LeaseConfig,
     notify::{AlertConfig, AlertSink, Proxy},
     strategy::ReloadStrategy,
 };
@@ -36,6 +37,8 @@ pub struct Options {
     pub limits: Limits,
     pub metrics_by_namespace: bool,
     pub state_namespace: Option<String>,
+    /// `--enable-ha`: the Lease to hold before writing.
+    pub lease: Option<LeaseConfig>,
 }
 
 /// Coalescing and storm control.
@@ -170,7 +173,39 @@ impl Options {
                 ),
             ));
         }
+        let lease = if a.enable_ha {
+            if a.pod_name.is_empty() || a.leader_election_namespace.is_empty() {
+                return Err(bad(
+                    "--enable-ha",
+                    "needs the POD_NAME and POD_NAMESPACE env vars (or --leader-election-namespace) for the Lease identity and namespace".into(),
+                ));
+            }
+            let (d, r, p) = (
+                a.leader_election_lease_duration,
+                a.leader_election_renew_deadline,
+                a.leader_election_retry_period,
+            );
+            if !(p < r && r < d) {
+                return Err(bad(
+                    "--leader-election-renew-deadline",
+                    format!(
+                        "need retry-period {p:?} < renew-deadline {r:?} < lease-duration {d:?}"
+                    ),
+                ));
+            }
+            Some(LeaseConfig {
+                name: a.leader_election_id.clone(),
+                namespace: a.leader_election_namespace.clone(),
+                identity: a.pod_name.clone(),
+                lease_duration: d,
+                renew_deadline: r,
+                retry_period: p,
+            })
+        } else {
+            None
+        };
         Ok(Options {
+            lease,
             keys,
             decide: DecideOptions {
                 auto_reload_all: a.auto_reload_all,
@@ -254,6 +289,26 @@ mod tests {
         ])
         .unwrap();
         assert!(o.alert.unwrap().proxy.is_none());
+    }
+
+    #[test]
+    fn ha_needs_an_identity_and_sane_timings() {
+        let e = opts(&["--enable-ha", "--leader-election-namespace=ns"]).unwrap_err();
+        assert_eq!(e.flag, "--enable-ha");
+        let base = [
+            "--enable-ha",
+            "--leader-election-namespace=ns",
+            "--pod-name=p",
+        ];
+        let o = opts(&base).unwrap();
+        let l = o.lease.unwrap();
+        assert_eq!(
+            (l.name.as_str(), l.identity.as_str()),
+            ("kube-reloader-lock", "p")
+        );
+        let bad_timing = [&base[..], &["--leader-election-renew-deadline=20s"]].concat();
+        let e = opts(&bad_timing).unwrap_err();
+        assert_eq!(e.flag, "--leader-election-renew-deadline");
     }
 
     #[test]

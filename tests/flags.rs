@@ -6,11 +6,7 @@
 
 mod support;
 
-use std::{
-    path::PathBuf,
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use futures::future::join_all;
 use k8s_openapi::api::{
@@ -19,8 +15,7 @@ use k8s_openapi::api::{
     core::v1::{ConfigMap, Secret},
 };
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, start_operator, wait_for};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{Binary, TestNs, WAIT, start_operator, wait_for};
 
 /// How long a negative waits after its sentinel rolled, for writes still in flight.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -333,83 +328,12 @@ async fn setup_auto_pair(a: &TestNs, b: &TestNs) {
     }
 }
 
-/// The real binary, run as a child process until dropped (killed by its own handle).
-struct Binary {
-    child: tokio::process::Child,
-    log: PathBuf,
-}
-
-impl Binary {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// The status line of `GET path` on `127.0.0.1:port`, if anything answers.
-async fn http_status(port: u16, path: &str) -> Option<String> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.ok()?;
-    out.lines().next().map(str::to_owned)
-}
-
-/// Starts the built binary with the test plane's kubeconfig, `args`, and `env` in the
-/// child's environment only; returns once its `/ready` answers 200.
-async fn spawn_binary(name: &str, args: &[&str], env: &[(&str, &str)]) -> Binary {
-    let port = free_port();
-    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{name}-{}-{port}.log", std::process::id()));
-    let file = std::fs::File::create(&log).expect("create the binary's log file");
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"));
-    cmd.args(args)
-        .arg(format!("--http-addr=127.0.0.1:{port}"))
-        .env("KUBECONFIG", support::control_plane())
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("clone the log file"))
-        .stderr(file)
-        .kill_on_drop(true);
-    let mut bin = Binary {
-        child: cmd.spawn().expect("spawn kube-reloader"),
-        log,
-    };
-    let start = Instant::now();
-    loop {
-        if let Some(status) = bin.child.try_wait().expect("poll the child") {
-            panic!("kube-reloader exited early ({status}):\n{}", bin.log());
-        }
-        if http_status(port, "/ready")
-            .await
-            .is_some_and(|l| l.contains(" 200 "))
-        {
-            return bin;
-        }
-        if start.elapsed() > WAIT {
-            panic!("kube-reloader not ready within {WAIT:?}:\n{}", bin.log());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn kubernetes_namespace_env_scopes_the_real_binary() {
     let scoped = TestNs::new("envns-scoped").await;
     let other = TestNs::new("envns-other").await;
     setup_auto_pair(&scoped, &other).await;
-    let bin = spawn_binary(
+    let bin = Binary::spawn(
         "envns",
         &[],
         &[("KUBERNETES_NAMESPACE", scoped.name.as_str())],

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::{collections::BTreeMap, net::SocketAddr, process::Stdio};
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use kube_reloader::{
@@ -13,7 +13,7 @@ use kube_reloader::{
     state::{self, NAME_PREFIX, State},
 };
 use serde_json::json;
-use support::{TestNs, WAIT, control_plane, http_get, sample, start_operator, wait_for};
+use support::{Binary, TestNs, WAIT, sample, start_operator, wait_for};
 
 fn cm_hash(value: &str) -> String {
     let data = BTreeMap::from([("k".to_string(), value.to_string())]);
@@ -88,55 +88,16 @@ async fn wait_persisted(ns: &TestNs, name: &str, want: &str) {
 }
 
 /// The real binary, scoped to the namespace and keeping its state there.
-struct Binary {
-    child: tokio::process::Child,
-    addr: SocketAddr,
+async fn binary(ns: &TestNs, run: &str) -> Binary {
+    let (scope, state) = (
+        format!("--namespaces={}", ns.name),
+        format!("--state-namespace={}", ns.name),
+    );
+    let name = format!("{}-{run}", ns.name);
+    Binary::spawn(&name, &[&scope, &state, "--coalesce-window=0s"], &[]).await
 }
 
-impl Binary {
-    async fn start(ns: &TestNs, run: &str) -> Binary {
-        let addr = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
-        let log = format!("{}/{}-{run}.log", env!("CARGO_TARGET_TMPDIR"), ns.name);
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"))
-            .env("KUBECONFIG", control_plane())
-            .env_remove("POD_NAMESPACE")
-            .args([
-                format!("--namespaces={}", ns.name),
-                format!("--state-namespace={}", ns.name),
-                format!("--http-addr={addr}"),
-                "--coalesce-window=0s".into(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start kube-reloader");
-        let b = Binary { child, addr };
-        wait_for(&format!("operator ready (log: {log})"), WAIT, || async {
-            match tokio::net::TcpStream::connect(b.addr).await {
-                Ok(_) => match http_get(b.addr, "/ready").await.0 {
-                    200 => Ok(()),
-                    code => Err(format!("/ready {code}")),
-                },
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await;
-        b
-    }
-
-    async fn reloads(&self) -> Option<f64> {
-        let (_, body) = http_get(self.addr, "/metrics").await;
-        sample(&body, "reloader_reload_executed_total{success=\"true\"}")
-    }
-
-    async fn sigkill(mut self) {
-        self.child.kill().await.expect("SIGKILL");
-    }
-}
+const WRITES: &str = "reloader_reload_executed_total{success=\"true\"}";
 
 #[tokio::test]
 async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
@@ -145,13 +106,13 @@ async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
         .await;
     ns.create::<Deployment>(deployment("app", "cfg", None))
         .await;
-    let first = Binary::start(&ns, "1").await;
+    let first = binary(&ns, "1").await;
     wait_persisted(&ns, "cfg", &cm_hash("0")).await;
     first.sigkill().await;
 
     ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "1" } }))
         .await;
-    let second = Binary::start(&ns, "2").await;
+    let second = binary(&ns, "2").await;
     wait_for("the missed change rolled", WAIT, || async {
         let d = ns.get::<Deployment>("app").await;
         match env(&d, "STAKATER_CFG_CONFIGMAP") {
@@ -168,9 +129,9 @@ async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
         "one rollout for one change"
     );
 
-    let third = Binary::start(&ns, "3").await;
+    let third = binary(&ns, "3").await;
     wait_persisted(&ns, "cfg", &cm_hash("1")).await;
-    assert_eq!(third.reloads().await, Some(0.0), "the third run wrote");
+    assert_eq!(third.metric(WRITES).await, Some(0.0), "the third run wrote");
     assert_eq!(generation(&ns, "app").await, 2, "rolled twice");
     third.sigkill().await;
 }

@@ -23,10 +23,22 @@ pub struct Persist {
     state: State,
     /// Each shard's text as it is stored (`None`: no such ConfigMap).
     texts: Vec<Option<String>>,
-    /// What was read at start-up, until the catch-up has used it.
-    loaded: Option<Option<State>>,
+    phase: Phase,
     flushing: bool,
     next: Instant,
+}
+
+/// Where the state stands for this replica.
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    /// Read (`None`: no state at all); the catch-up waits for warm caches and leadership.
+    Read(Option<State>),
+    /// Being read again, for a leadership just gained.
+    Reading,
+    /// Caught up; flushed while leader.
+    Active,
+    /// Leadership lost: another replica owns the state until this one leads again.
+    Stale,
 }
 
 impl Persist {
@@ -39,7 +51,7 @@ impl Persist {
             store,
             state: loaded.state.clone().unwrap_or_default(),
             texts: loaded.texts,
-            loaded: Some(loaded.state),
+            phase: Phase::Read(loaded.state),
             flushing: false,
             next: Instant::now(),
         }
@@ -50,18 +62,60 @@ impl Persist {
 pub struct Flushed(Vec<(usize, String, bool)>);
 
 impl Engine {
-    /// When the next flush is due (none before the catch-up, none while one runs).
+    /// When the next flush is due (none before the catch-up, none while one runs, none
+    /// while following).
     pub(super) fn next_flush(&self) -> Option<Instant> {
         let p = self.persist.as_ref()?;
-        (p.loaded.is_none() && !p.flushing).then_some(p.next)
+        (p.phase == Phase::Active && !p.flushing && self.is_leader()).then_some(p.next)
     }
 
-    /// Once every cache is warm: roll, once, the dependents of configs that changed while
-    /// no operator was watching. No state at all (a first run) rolls nothing.
-    pub(super) fn catch_up(&mut self) {
-        let Some(persisted) = self.persist.as_mut().and_then(|p| p.loaded.take()) else {
+    /// Leadership gained: the state the previous leader kept is read again, then caught up
+    /// with. Lost: stop flushing; the new leader owns the state.
+    pub(super) fn on_leadership(&mut self, leader: bool, tx: &mpsc::Sender<Loaded>) {
+        let Some(p) = self.persist.as_mut() else {
             return;
         };
+        match (leader, &p.phase) {
+            (false, _) => p.phase = Phase::Stale,
+            (true, Phase::Reading) => {}
+            // Even a state read at start-up may be stale by now: the leader kept writing.
+            (true, _) => {
+                p.phase = Phase::Reading;
+                let (store, tx) = (p.store.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let _ = tx.send(crate::operator::load_state(&store).await).await;
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_state_read(&mut self, loaded: Loaded) {
+        let Some(p) = self.persist.as_mut() else {
+            return;
+        };
+        if p.phase != Phase::Reading {
+            return;
+        }
+        p.state = loaded.state.clone().unwrap_or_default();
+        p.texts = loaded.texts;
+        p.phase = Phase::Read(loaded.state);
+        self.catch_up();
+    }
+
+    /// Once every cache is warm and this replica leads: roll, once, the dependents of
+    /// configs that changed while no operator was watching. No state at all (a first run)
+    /// rolls nothing.
+    pub(super) fn catch_up(&mut self) {
+        if !self.all_synced() || !self.is_leader() {
+            return;
+        }
+        let Some(p) = self.persist.as_mut() else {
+            return;
+        };
+        let Phase::Read(persisted) = std::mem::replace(&mut p.phase, Phase::Active) else {
+            return;
+        };
+        p.next = Instant::now();
         let Some(persisted) = persisted else {
             tracing::info!("no persisted state: first run, nothing to catch up");
             return;
@@ -144,11 +198,12 @@ impl Engine {
 
     /// At shutdown: one last synchronous flush of what is fully applied.
     pub(super) async fn final_flush(&mut self) {
+        let leader = self.is_leader();
         let Some(p) = self.persist.as_mut() else {
             return;
         };
-        if p.loaded.is_some() {
-            return; // never caught up: the loaded state stays as it was
+        if p.phase != Phase::Active || !leader {
+            return; // not caught up, or not ours: the stored state stays as it is
         }
         p.next = Instant::now();
         p.flushing = false;

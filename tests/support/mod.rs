@@ -319,3 +319,88 @@ async fn run_operator(client: &Client, extra: &[&str]) -> Operator {
         addr,
     }
 }
+
+/// The built binary run as a child process (killed when dropped), with the test plane's
+/// kubeconfig. POD_NAME, POD_NAMESPACE and KUBERNETES_NAMESPACE are cleared unless given.
+pub struct Binary {
+    child: tokio::process::Child,
+    pub log: PathBuf,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Binary {
+    /// Starts it with `args` and `env` (in the child only); returns once `/ready` is 200.
+    pub async fn spawn(name: &str, args: &[&str], env: &[(&str, &str)]) -> Binary {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{name}-{}-{}.log",
+            std::process::id(),
+            addr.port()
+        ));
+        let file = std::fs::File::create(&log).expect("create the binary's log file");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"));
+        cmd.args(args)
+            .arg(format!("--http-addr={addr}"))
+            .env("KUBECONFIG", control_plane())
+            .env_remove("POD_NAME")
+            .env_remove("POD_NAMESPACE")
+            .env_remove("KUBERNETES_NAMESPACE")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(file.try_clone().expect("clone the log file"))
+            .stderr(file)
+            .kill_on_drop(true);
+        let mut bin = Binary {
+            child: cmd.spawn().expect("spawn kube-reloader"),
+            log,
+            addr,
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = bin.child.try_wait().expect("poll the child") {
+                panic!("kube-reloader exited early ({status}):\n{}", bin.log());
+            }
+            if tokio::net::TcpStream::connect(addr).await.is_ok()
+                && http_get(addr, "/ready").await.0 == 200
+            {
+                return bin;
+            }
+            if start.elapsed() > WAIT {
+                panic!("kube-reloader not ready within {WAIT:?}:\n{}", bin.log());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+
+    /// One sample of its `/metrics`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        sample(&self.http_get("/metrics").await.1, series)
+    }
+
+    /// SIGTERM, then waits for the process to exit (drain, flush, lease release).
+    pub async fn sigterm(mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let status = tokio::time::timeout(WAIT, self.child.wait()).await;
+        let status = status
+            .expect("exit within 30s after SIGTERM")
+            .expect("wait");
+        assert!(status.success(), "exit status {status}:\n{}", self.log());
+    }
+
+    /// SIGKILL: no drain, no flush, no lease release.
+    pub async fn sigkill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}

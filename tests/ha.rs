@@ -1,0 +1,159 @@
+//! `--enable-ha` against the real API server: two replicas, one Lease. Only the leader
+//! writes; when it dies mid-burst the warm follower takes over within the lease duration,
+//! the last change lands, and nothing already written is written again. The annotations
+//! strategy is used because there a repeated write would show as another rollout.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, core::v1::ConfigMap};
+use kube::Api;
+use kube_reloader::{hash, strategy::ReloadSource};
+use serde_json::json;
+use support::{Binary, TestNs, WAIT, wait_for};
+
+fn cm_hash(value: &str) -> String {
+    let data = BTreeMap::from([("k".to_string(), value.to_string())]);
+    hash::configmap_hash(Some(&data), None).to_string()
+}
+
+fn deployment(name: &str, config: &str) -> serde_json::Value {
+    json!({
+        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": {
+                "containers": [{ "name": "app", "image": "x",
+                                 "envFrom": [{ "configMapRef": { "name": config } }] }]
+            }}
+        }
+    })
+}
+
+/// The hash recorded in the pod template's `last-reloaded-from`, and the generation.
+async fn recorded(ns: &TestNs, name: &str) -> (Option<String>, i64) {
+    let d = ns.get::<Deployment>(name).await;
+    let ann = d.spec.template.metadata.and_then(|m| m.annotations);
+    let source = ann.and_then(|a| a.get("reloader.stakater.com/last-reloaded-from").cloned());
+    let hash = source
+        .and_then(|s| serde_json::from_str::<ReloadSource>(&s).ok())
+        .map(|s| s.hash);
+    (hash, d.metadata.generation.unwrap_or_default())
+}
+
+async fn wait_recorded(ns: &TestNs, name: &str, want: &str) -> i64 {
+    wait_for(&format!("{name} reloaded to {want}"), WAIT, || async {
+        match recorded(ns, name).await {
+            (Some(h), generation) if h == want => Ok(generation),
+            other => Err(other),
+        }
+    })
+    .await
+}
+
+/// A replica: the real binary, so that killing it is a real SIGKILL (no lease release).
+async fn replica(ns: &TestNs, id: &str) -> Binary {
+    let args = [
+        format!("--namespaces={}", ns.name),
+        format!("--state-namespace={}", ns.name),
+        "--enable-ha".into(),
+        "--leader-election-lease-duration=3s".into(),
+        "--leader-election-renew-deadline=2s".into(),
+        "--leader-election-retry-period=500ms".into(),
+        "--reload-strategy=annotations".into(),
+        "--coalesce-window=0s".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = [("POD_NAME", id), ("POD_NAMESPACE", ns.name.as_str())];
+    Binary::spawn(&format!("{}-{id}", ns.name), &args, &env).await
+}
+
+const WRITES: &str = "reloader_reload_executed_total{success=\"true\"}";
+
+#[tokio::test]
+async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothing() {
+    let ns = TestNs::new("ha").await;
+    for name in ["cfg", "probe"] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": name }, "data": { "k": "0" } }))
+            .await;
+    }
+    let apps = ["d1", "d2", "d3"];
+    for a in apps {
+        ns.create::<Deployment>(deployment(a, "cfg")).await;
+    }
+    ns.create::<Deployment>(deployment("sentinel", "probe"))
+        .await;
+    let mut replicas = BTreeMap::new();
+    replicas.insert("a", replica(&ns, "a").await);
+    replicas.insert("b", replica(&ns, "b").await);
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    let leader = wait_for("a lease holder", WAIT, || async {
+        let lease = leases
+            .get_opt("kube-reloader-lock")
+            .await
+            .expect("get lease");
+        let holder = lease.and_then(|l| l.spec?.holder_identity);
+        match holder.as_deref() {
+            Some("a") => Ok("a"),
+            Some("b") => Ok("b"),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let follower = if leader == "a" { "b" } else { "a" };
+    wait_for("the leader knows it leads", WAIT, || async {
+        match replicas[leader].metric("kube_reloader_leader").await {
+            Some(1.0) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "1" } }))
+        .await;
+    for a in apps {
+        wait_recorded(&ns, a, &cm_hash("1")).await;
+    }
+    let f = &replicas[follower];
+    assert_eq!(f.metric("kube_reloader_leader").await, Some(0.0));
+    assert_eq!(f.metric(WRITES).await, Some(0.0), "the follower wrote");
+    assert_eq!(replicas[leader].metric(WRITES).await, Some(3.0));
+
+    // The leader dies (no release, as with SIGKILL) between two changes of a burst.
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    replicas.remove(leader).unwrap().sigkill().await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "3" } }))
+        .await;
+    let mut generations = Vec::new();
+    for a in apps {
+        generations.push(wait_recorded(&ns, a, &cm_hash("3")).await);
+    }
+    let f = &replicas[follower];
+    assert_eq!(f.metric("kube_reloader_leader").await, Some(1.0));
+    let lease = leases.get("kube-reloader-lock").await.unwrap();
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some(follower)
+    );
+
+    // Nothing is written again once the last change has landed: a later change to
+    // another config is the sentinel.
+    ns.merge_patch::<ConfigMap>("probe", json!({ "data": { "k": "1" } }))
+        .await;
+    wait_recorded(&ns, "sentinel", &cm_hash("1")).await;
+    for (a, generation) in apps.iter().zip(generations) {
+        assert_eq!(
+            recorded(&ns, a).await.1,
+            generation,
+            "{a} was written again"
+        );
+    }
+    // A graceful stop releases the lease.
+    let survivor = replicas.remove(follower).unwrap();
+    survivor.sigterm().await;
+    let lease = leases.get("kube-reloader-lock").await.unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity, None, "not released");
+}
