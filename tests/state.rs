@@ -180,3 +180,57 @@ async fn install_restart_and_stakater_switch_roll_nothing() {
         wait_persisted(&ns, "probe", &cm_hash(probe)).await;
     }
 }
+
+#[tokio::test]
+async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_delete() {
+    let ns = TestNs::new("createdel").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "old" }, "data": { "k": "0" } }))
+        .await;
+    // Rolled for `old` before; waiting for `new`, which does not exist yet.
+    ns.create::<Deployment>(deployment("uses-old", "old", Some(&cm_hash("0"))))
+        .await;
+    ns.create::<Deployment>(deployment("waits-new", "new", None))
+        .await;
+    let (scope, state) = (
+        format!("--namespaces={}", ns.name),
+        format!("--state-namespace={}", ns.name),
+    );
+    let args = [
+        scope.as_str(),
+        state.as_str(),
+        "--coalesce-window=0s",
+        "--reload-on-create=true",
+        "--reload-on-delete=true",
+    ];
+    let first = Binary::spawn(&format!("{}-1", ns.name), &args, &[]).await;
+    wait_persisted(&ns, "old", &cm_hash("0")).await;
+    first.sigkill().await;
+
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "new" }, "data": { "k": "0" } }))
+        .await;
+    ns.api::<ConfigMap>()
+        .delete("old", &Default::default())
+        .await
+        .expect("delete old");
+    let _second = Binary::spawn(&format!("{}-2", ns.name), &args, &[]).await;
+    wait_for("waits-new: rolled for the created config", WAIT, || async {
+        let d = ns.get::<Deployment>("waits-new").await;
+        match env(&d, "STAKATER_NEW_CONFIGMAP") {
+            Some(v) if v == cm_hash("0") => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    wait_for(
+        "uses-old: the env var removed for the deleted config",
+        WAIT,
+        || async {
+            let d = ns.get::<Deployment>("uses-old").await;
+            match env(&d, "STAKATER_OLD_CONFIGMAP") {
+                None => Ok(()),
+                Some(v) => Err(v),
+            }
+        },
+    )
+    .await;
+}
