@@ -1,0 +1,57 @@
+//! Logs never carry a Secret's content, at any level: the real binary at trace level, a
+//! Secret created and changed, and its values (raw and base64) searched for in the log.
+
+mod support;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
+use serde_json::json;
+use support::{Binary, TestNs, WAIT, wait_for};
+
+#[tokio::test]
+async fn secret_values_never_reach_the_log_even_at_trace_level() {
+    let ns = TestNs::new("logs").await;
+    let (first, second) = ("s3cr3t-first-7f1c2a", "s3cr3t-second-93be41");
+    ns.create::<Secret>(
+        json!({ "metadata": { "name": "db" }, "stringData": { "password": first } }),
+    )
+    .await;
+    ns.create::<Deployment>(json!({
+        "metadata": { "name": "app", "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": "app" } },
+            "template": { "metadata": { "labels": { "app": "app" } }, "spec": {
+                "containers": [{ "name": "app", "image": "x",
+                                 "envFrom": [{ "secretRef": { "name": "db" } }] }]
+            }}
+        }
+    }))
+    .await;
+    let scope = format!("--namespaces={}", ns.name);
+    let args = [scope.as_str(), "--log-level=trace", "--coalesce-window=0s"];
+    let bin = Binary::spawn(&ns.name, &args, &[]).await;
+    ns.merge_patch::<Secret>("db", json!({ "stringData": { "password": second } }))
+        .await;
+    wait_for("the Deployment rolled", WAIT, || async {
+        let d = ns.get::<Deployment>("app").await;
+        let c = &d.spec.template.spec.as_ref().unwrap().containers[0];
+        let rolled = c
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "STAKATER_DB_SECRET");
+        if rolled { Ok(()) } else { Err("not yet") }
+    })
+    .await;
+    let log = bin.log();
+    assert!(
+        log.contains("reloaded"),
+        "trace log too short to mean anything:\n{log}"
+    );
+    for value in [first, second] {
+        let encoded = STANDARD.encode(value);
+        assert!(!log.contains(value), "{value} in the log");
+        assert!(!log.contains(&encoded), "base64 of {value} in the log");
+    }
+}
