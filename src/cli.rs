@@ -11,6 +11,8 @@ use crate::{annotations::parse_go_duration, strategy::ReloadStrategy};
 #[command(
     name = "kube-reloader",
     version,
+    // As Go's flag package: a repeated flag takes its last value (so extra args override).
+    args_override_self = true,
     about = "Rolls Kubernetes workloads when the ConfigMaps and Secrets they use change"
 )]
 pub struct Cli {
@@ -267,6 +269,24 @@ mod tests {
         assert!(!o.enable_ha);
         assert_eq!(o.namespaces_to_ignore, ["kube-system", "flux"]);
         assert_eq!(o.ignored_workload_types, ["jobs", "cronjobs"]);
+    }
+
+    #[test]
+    fn repeated_flags_behave_as_in_go() {
+        let o = parse(&[
+            "--coalesce-window=1s",
+            "--coalesce-window=5s",
+            "--namespaces-to-ignore=a",
+            "--namespaces-to-ignore=b,c",
+        ])
+        .unwrap()
+        .operator;
+        assert_eq!(
+            o.coalesce_window,
+            Duration::from_secs(5),
+            "the last value wins"
+        );
+        assert_eq!(o.namespaces_to_ignore, ["a", "b", "c"], "lists accumulate");
     }
 
     #[test]

@@ -195,6 +195,38 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
     run_tool("kubectl", args, stdin)
 }
 
+/// Runs the built helm against the test plane; panics with its stderr on failure.
+pub fn helm(args: &[&str]) -> String {
+    let (ok, out, err) = try_tool("helm", args, None);
+    assert!(ok, "helm {args:?} failed: {err}");
+    out
+}
+
+/// Runs a built tool (kubectl, helm) against the test plane, or against `kubeconfig`;
+/// returns success, stdout and stderr without judging.
+pub fn try_tool(tool: &str, args: &[&str], kubeconfig: Option<&Path>) -> (bool, String, String) {
+    let out = Command::new(bin_dir().join(tool))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig.unwrap_or(control_plane()))
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("kube-reloader-helm-cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("kube-reloader-helm-config"),
+        )
+        .env(
+            "HELM_DATA_HOME",
+            std::env::temp_dir().join("kube-reloader-helm-data"),
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {tool}: {e}"));
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
 fn run_tool(tool: &str, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
     let mut child = Command::new(bin_dir().join(tool))

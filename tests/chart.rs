@@ -1,0 +1,520 @@
+//! The Helm chart against the real control plane: lint, a matrix of rendered values, the
+//! schema rejecting bad values, and `helm install` in global and namespaced modes. Then the
+//! operator binary runs on the host as the chart's ServiceAccount (a token from
+//! `kubectl create token`) with the arguments the chart rendered, and performs a real
+//! reload: the chart's RBAC is enough. The same identity cannot write Secrets or reach
+//! outside its scope.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use serde_json::{Value, json};
+use support::{Binary, TestNs, WAIT, helm, kubectl, repo_root, try_tool, wait_for};
+
+fn chart() -> String {
+    repo_root()
+        .join("charts/kube-reloader")
+        .display()
+        .to_string()
+}
+
+/// `helm template` with `--set` values; the rendered documents.
+fn render(sets: &[&str]) -> Vec<String> {
+    let chart = chart();
+    let mut args = vec!["template", "t", &chart, "-n", "ops"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    helm(&args)
+        .split("\n---\n")
+        .map(str::to_owned)
+        .filter(|d| d.contains("kind:"))
+        .collect()
+}
+
+/// The one document of `kind` (and, if given, in `namespace`).
+fn doc<'a>(docs: &'a [String], kind: &str, namespace: Option<&str>) -> Option<&'a String> {
+    let kind_line = format!("\nkind: {kind}\n");
+    docs.iter().find(|d| {
+        format!("\n{d}").contains(&kind_line)
+            && namespace.is_none_or(|ns| d.contains(&format!("  namespace: {ns}\n")))
+    })
+}
+
+#[test]
+fn lint_passes() {
+    let out = helm(&["lint", "--strict", &chart()]);
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+}
+
+#[test]
+fn rendered_rbac_and_arguments_follow_the_values() {
+    let docs = render(&[]);
+    let cr = doc(&docs, "ClusterRole", None).expect("global mode: a ClusterRole");
+    assert!(cr.contains("\"secrets\""));
+    assert!(
+        !cr.contains("namespaces"),
+        "namespaces only with a selector"
+    );
+    assert!(!cr.contains("leases") && !cr.contains("rollouts"));
+    let dep = doc(&docs, "Deployment", None).unwrap();
+    for arg in [
+        "--log-level=info",
+        "--coalesce-window=2s",
+        "--http-addr=:9090",
+    ] {
+        assert!(dep.contains(arg), "{arg}");
+    }
+    assert!(dep.contains("type: Recreate"), "one writer during upgrades");
+    assert!(dep.contains("readOnlyRootFilesystem: true") && dep.contains("drop:"));
+    assert!(dep.contains("path: /ready") && dep.contains("path: /live"));
+    // No write verbs on configs outside our own state.
+    assert!(!cr.contains("configmaps\"]\n  verbs: [get, list, watch, patch"));
+
+    let docs = render(&[
+        "reloader.ignoreSecrets=true",
+        "reloader.ignoreJobs=true",
+        "reloader.ignoreCronJobs=true",
+        "reloader.namespaceSelector=team=a",
+        "reloader.isArgoRollouts=true",
+        "reloader.enableCSIIntegration=true",
+        "reloader.reloadStrategy=annotations",
+    ]);
+    let cr = doc(&docs, "ClusterRole", None).unwrap();
+    assert!(!cr.contains("secrets\""), "ignored Secrets keep no RBAC");
+    assert!(
+        !cr.contains("jobs"),
+        "ignored Jobs and CronJobs keep no RBAC"
+    );
+    assert!(cr.contains("namespaces") && cr.contains("rollouts"));
+    assert!(cr.contains("secretproviderclasspodstatuses"));
+    let dep = doc(&docs, "Deployment", None).unwrap();
+    for arg in [
+        "--resources-to-ignore=secrets",
+        "--ignored-workload-types=jobs,cronjobs",
+        "--namespace-selector=team=a",
+        "--is-Argo-Rollouts=true",
+        "--enable-csi-integration=true",
+        "--reload-strategy=annotations",
+    ] {
+        assert!(dep.contains(arg), "{arg}");
+    }
+
+    let docs = render(&[
+        "reloader.watchGlobally=false",
+        "reloader.namespaces={team-b,team-a}",
+        "reloader.enableHA=true",
+        "reloader.deployment.replicas=2",
+    ]);
+    assert!(
+        doc(&docs, "ClusterRole", None).is_none(),
+        "namespaced: no ClusterRole"
+    );
+    for ns in ["team-a", "team-b", "ops"] {
+        assert!(doc(&docs, "Role", Some(ns)).is_some(), "a Role in {ns}");
+    }
+    let dep = doc(&docs, "Deployment", None).unwrap();
+    assert!(dep.contains("--namespaces=ops,team-a,team-b"), "{dep}");
+    assert!(dep.contains("--enable-ha=true") && dep.contains("podAntiAffinity"));
+    assert!(!dep.contains("Recreate"));
+    let leases = docs
+        .iter()
+        .any(|d| d.contains("leases") && d.contains("kube-reloader-lock"));
+    assert!(leases, "the Lease's update is limited to its name");
+
+    let docs = render(&[
+        "reloader.serviceMonitor.enabled=true",
+        "reloader.podMonitor.enabled=true",
+        "reloader.podDisruptionBudget.enabled=true",
+        "reloader.netpol.enabled=true",
+        "reloader.alerts.onReload=true",
+        "reloader.alerts.webhookUrl=https://hooks.example/x",
+        "reloader.enableMetricsByNamespace=true",
+    ]);
+    for kind in [
+        "ServiceMonitor",
+        "PodMonitor",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Service",
+        "Secret",
+    ] {
+        assert!(doc(&docs, kind, None).is_some(), "{kind}");
+    }
+    let dep = doc(&docs, "Deployment", None).unwrap();
+    assert!(dep.contains("ALERT_WEBHOOK_URL") && dep.contains("--alert-on-reload=true"));
+    assert!(dep.contains("METRICS_COUNT_BY_NAMESPACE"));
+    assert!(
+        !dep.contains("hooks.example"),
+        "the webhook URL stays in the Secret"
+    );
+}
+
+#[test]
+fn bad_values_fail_with_a_message_naming_them() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["reloader.reloadStrategy=bogus"],
+            "/reloader/reloadStrategy",
+        ),
+        (&["reloader.reloadStategy=annotations"], "reloadStategy"),
+        (&["reloader.logFormat=xml"], "/reloader/logFormat"),
+        (&["reloader.namespaces={a}"], "reloader.watchGlobally=false"),
+        (
+            &["reloader.deployment.replicas=3"],
+            "reloader.enableHA=true",
+        ),
+    ];
+    for (sets, expected) in cases {
+        let chart = chart();
+        let mut args = vec!["template", "t", &chart];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let (ok, _, err) = try_tool("helm", &args, None);
+        assert!(!ok, "{sets:?} rendered");
+        assert!(err.contains(expected), "{sets:?}: {err}");
+    }
+}
+
+/// A kubeconfig for the plane that authenticates with a token of `sa` in `ns`.
+fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
+    let jsonpath = |p: &str| {
+        kubectl(
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--minify",
+                "-o",
+                &format!("jsonpath={p}"),
+            ],
+            None,
+        )
+    };
+    let server = jsonpath("{.clusters[0].cluster.server}");
+    let ca = jsonpath("{.clusters[0].cluster.certificate-authority-data}");
+    let token = kubectl(&["create", "token", sa, "-n", ns, "--duration=1h"], None);
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{ "name": "plane", "cluster": { "server": server, "certificate-authority-data": ca } }],
+        "users": [{ "name": sa, "user": { "token": token.trim() } }],
+        "contexts": [{ "name": "sa", "context": { "cluster": "plane", "user": sa } }],
+        "current-context": "sa",
+    });
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{ns}-{sa}.kubeconfig"));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+/// The installed Deployment's container arguments, minus the HTTP address (the host
+/// run picks a free port).
+fn installed_args(ns: &str, name: &str) -> Vec<String> {
+    let d: Value = serde_json::from_str(&kubectl(
+        &["get", "deployment", name, "-n", ns, "-o", "json"],
+        None,
+    ))
+    .unwrap();
+    let args = d["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap();
+    args.iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .filter(|a| !a.starts_with("--http-addr"))
+        .collect()
+}
+
+fn can_i(kubeconfig: &Path, verb: &str, resource: &str, ns: &str) -> bool {
+    let (_, out, _) = try_tool(
+        "kubectl",
+        &["auth", "can-i", verb, resource, "-n", ns],
+        Some(kubeconfig),
+    );
+    out.trim() == "yes"
+}
+
+fn app(name: &str) -> Value {
+    json!({
+        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": {
+                "containers": [{ "name": "app", "image": "x",
+                                 "envFrom": [{ "configMapRef": { "name": "cfg" } }] }]
+            }}
+        }
+    })
+}
+
+async fn wait_rolled(ns: &TestNs) {
+    wait_for("the workload rolled", WAIT, || async {
+        let d = ns.get::<Deployment>("app").await;
+        let c = &d.spec.template.spec.as_ref().unwrap().containers[0];
+        let rolled = c
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "STAKATER_CFG_CONFIGMAP");
+        if rolled { Ok(()) } else { Err("no marker yet") }
+    })
+    .await;
+}
+
+/// Runs the binary as the installed release's ServiceAccount with its rendered args.
+async fn run_as_release(release: &Release, extra: &[&str]) -> (Binary, PathBuf) {
+    let ns = &release.namespace;
+    let sa = format!("{}-kube-reloader", release.name);
+    let kubeconfig = service_account_kubeconfig(ns, &sa);
+    let mut args = installed_args(ns, &sa);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kc = kubeconfig.display().to_string();
+    let env = [
+        ("KUBECONFIG", kc.as_str()),
+        ("POD_NAMESPACE", ns.as_str()),
+        ("POD_NAME", "host-run"),
+    ];
+    let bin = Binary::spawn(&sa, &args, &env).await;
+    (bin, kubeconfig)
+}
+
+/// An installed release, uninstalled when dropped (also when a test fails).
+struct Release {
+    name: String,
+    namespace: String,
+}
+
+impl Release {
+    /// `helm install`; the full name carries the process id, because cluster-scoped
+    /// objects (the ClusterRole) outlive a failed run's namespaces.
+    fn install(prefix: &str, ns: &TestNs, sets: &[&str]) -> Release {
+        let name = format!("{prefix}{}", std::process::id());
+        let chart = chart();
+        let fullname = format!("fullnameOverride={name}-kube-reloader");
+        let mut args = vec!["install", &name, &chart, "-n", &ns.name, "--set", &fullname];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        helm(&args);
+        Release {
+            name,
+            namespace: ns.name.clone(),
+        }
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = try_tool(
+            "helm",
+            &["uninstall", &self.name, "-n", &self.namespace],
+            None,
+        );
+    }
+}
+
+#[tokio::test]
+async fn global_install_rbac_is_enough_for_a_real_reload_and_no_more() {
+    let release_ns = TestNs::new("chart-global").await;
+    let app_ns = TestNs::new("chart-global-app").await;
+    // The selector keeps this cluster-wide install away from other tests' namespaces.
+    let label = format!("kube-reloader-chart-test={}", app_ns.name);
+    kubectl(&["label", "namespace", &app_ns.name, &label], None);
+    let selector = format!(
+        "reloader.namespaceSelector=kube-reloader-chart-test={}",
+        app_ns.name
+    );
+    let release = Release::install("g", &release_ns, &[&selector]);
+    app_ns
+        .create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+        .await;
+    app_ns.create::<Deployment>(app("app")).await;
+    let (bin, kubeconfig) = run_as_release(&release, &["--coalesce-window=0s"]).await;
+    app_ns
+        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_rolled(&app_ns).await;
+    // The state was written with the release's own permissions.
+    wait_for("the state shards", WAIT, || async {
+        let n = release_ns
+            .list::<ConfigMap>()
+            .await
+            .iter()
+            .filter(|c| {
+                c.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("kube-reloader-state-"))
+            })
+            .count();
+        if n > 0 { Ok(n) } else { Err(bin.log()) }
+    })
+    .await;
+
+    for verb in ["create", "update", "patch", "delete"] {
+        assert!(
+            !can_i(&kubeconfig, verb, "secrets", &app_ns.name),
+            "{verb} secrets"
+        );
+    }
+    assert!(
+        !can_i(&kubeconfig, "patch", "configmaps", &app_ns.name),
+        "patch others' ConfigMaps"
+    );
+    assert!(
+        !can_i(&kubeconfig, "create", "configmaps", &app_ns.name),
+        "create ConfigMaps outside its namespace"
+    );
+    assert!(!can_i(
+        &kubeconfig,
+        "patch",
+        "configmaps/not-state",
+        &release_ns.name
+    ));
+    assert!(can_i(
+        &kubeconfig,
+        "patch",
+        "configmaps/kube-reloader-state-07",
+        &release_ns.name
+    ));
+    assert!(
+        !can_i(&kubeconfig, "create", "leases", &release_ns.name),
+        "no HA, no leases"
+    );
+    let (ok, _, err) = try_tool(
+        "kubectl",
+        &[
+            "create",
+            "secret",
+            "generic",
+            "x",
+            "-n",
+            &app_ns.name,
+            "--from-literal=a=b",
+        ],
+        Some(&kubeconfig),
+    );
+    assert!(
+        !ok && err.contains("forbidden"),
+        "a Secret was written: {err}"
+    );
+    drop(bin);
+}
+
+#[tokio::test]
+async fn namespaced_install_reloads_in_scope_and_cannot_reach_outside() {
+    let release_ns = TestNs::new("chart-ns").await;
+    let app_ns = TestNs::new("chart-ns-app").await;
+    let outside = TestNs::new("chart-ns-outside").await;
+    let scope = format!("reloader.namespaces={{{}}}", app_ns.name);
+    let release = Release::install(
+        "n",
+        &release_ns,
+        &[
+            "reloader.watchGlobally=false",
+            &scope,
+            "reloader.enableHA=true",
+        ],
+    );
+    for ns in [&app_ns, &outside] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+            .await;
+        ns.create::<Deployment>(app("app")).await;
+    }
+    let (bin, kubeconfig) = run_as_release(&release, &["--coalesce-window=0s"]).await;
+    wait_for("the release holds its Lease", WAIT, || async {
+        match bin.metric("kube_reloader_leader").await {
+            Some(1.0) => Ok(()),
+            other => Err(format!("{other:?}\n{}", bin.log())),
+        }
+    })
+    .await;
+    outside
+        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    app_ns
+        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_rolled(&app_ns).await;
+    let d = outside.get::<Deployment>("app").await;
+    assert_eq!(
+        d.metadata.generation,
+        Some(1),
+        "a workload outside the scope was written"
+    );
+
+    for (verb, res) in [
+        ("list", "configmaps"),
+        ("get", "secrets"),
+        ("patch", "deployments"),
+        ("create", "jobs"),
+    ] {
+        assert!(
+            !can_i(&kubeconfig, verb, res, &outside.name),
+            "{verb} {res} outside"
+        );
+        assert!(
+            !can_i(&kubeconfig, verb, res, "default"),
+            "{verb} {res} in default"
+        );
+    }
+    assert!(can_i(&kubeconfig, "patch", "deployments", &app_ns.name));
+    assert!(!can_i(&kubeconfig, "create", "secrets", &app_ns.name));
+    assert!(
+        !can_i(&kubeconfig, "list", "namespaces", ""),
+        "cluster-scoped reads"
+    );
+    let (ok, _, err) = try_tool(
+        "kubectl",
+        &[
+            "patch",
+            "deployment",
+            "app",
+            "-n",
+            &outside.name,
+            "-p",
+            r#"{"metadata":{"labels":{"x":"y"}}}"#,
+        ],
+        Some(&kubeconfig),
+    );
+    assert!(
+        !ok && err.contains("forbidden"),
+        "patched outside its scope: {err}"
+    );
+    drop(bin);
+}
+
+#[test]
+fn plain_manifests_match_the_chart_and_apply() {
+    let script = repo_root().join("hack/render-manifests");
+    let out = std::process::Command::new(&script)
+        .arg("--check")
+        .output()
+        .expect("run hack/render-manifests");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The namespaced variant applies for real (it touches only its own namespace); the
+    // global one is validated by the API server without being stored.
+    let namespaced = repo_root().join("deploy/namespaced");
+    let global = repo_root().join("deploy/global");
+    kubectl(&["apply", "-k", namespaced.to_str().unwrap()], None);
+    let role = kubectl(&["get", "role", "-n", "kube-reloader", "-o", "name"], None);
+    assert!(role.contains("kube-reloader"), "{role}");
+    let (ok, _, err) = try_tool(
+        "kubectl",
+        &["apply", "--dry-run=server", "-k", global.to_str().unwrap()],
+        None,
+    );
+    kubectl(
+        &["delete", "-k", namespaced.to_str().unwrap(), "--wait=false"],
+        None,
+    );
+    assert!(ok, "deploy/global rejected: {err}");
+}
