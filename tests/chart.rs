@@ -132,7 +132,18 @@ fn rendered_rbac_and_arguments_follow_the_values() {
         "reloader.alerts.onReload=true",
         "reloader.alerts.webhookUrl=https://hooks.example/x",
         "reloader.enableMetricsByNamespace=true",
+        "reloader.prometheusRule.enabled=true",
+        "reloader.grafanaDashboard.enabled=true",
     ]);
+    let rules = doc(&docs, "PrometheusRule", None).expect("PrometheusRule");
+    for alert in ["KubeReloaderAbsent", "kube_reloader_state_writes_total"] {
+        assert!(rules.contains(alert), "{alert}");
+    }
+    let dashboard = docs
+        .iter()
+        .find(|d| d.contains("kube-reloader.json"))
+        .expect("dashboard");
+    assert!(dashboard.contains("kube_reloader_reload_latency_seconds_bucket"));
     for kind in [
         "ServiceMonitor",
         "PodMonitor",

@@ -1,0 +1,219 @@
+//! Objects on the control plane: bulk creation with progress, builders, a watch of the
+//! Deployments' reloader markers, and the API server's request counter.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::{
+    ByteString,
+    api::{
+        apps::v1::Deployment,
+        core::v1::{ConfigMap, Namespace, Secret},
+    },
+};
+use kube::{
+    Api, Client, Resource,
+    api::{DeleteParams, PostParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+pub type Result<T> = std::result::Result<T, String>;
+
+pub async fn namespace(client: &Client, name: &str) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { "kube-reloader-bench": "true" } }
+    }))
+    .map_err(|e| e.to_string())?;
+    api.create(&PostParams::default(), &ns)
+        .await
+        .map_err(|e| format!("create namespace {name}: {e}"))?;
+    Ok(())
+}
+
+pub async fn delete_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(name, &DeleteParams::background()).await;
+}
+
+/// Creates `objects` with up to 64 requests in flight, printing progress.
+pub async fn create_all<K>(api: &Api<K>, what: &str, objects: Vec<K>) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let total = objects.len();
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    stream::iter(objects)
+        .map(|o| {
+            let done = done.clone();
+            async move {
+                api.create(&PostParams::default(), &o)
+                    .await
+                    .map_err(|e| format!("create {what}: {e}"))?;
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(1000) || n == total {
+                    eprintln!(
+                        "    {what}: {n}/{total} ({:.1}s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Ok::<_, String>(())
+            }
+        })
+        .buffer_unordered(64)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+fn value_of_size(bytes: usize, seed: &str) -> String {
+    seed.chars().cycle().take(bytes).collect()
+}
+
+pub fn configmap(name: &str, bytes: usize) -> ConfigMap {
+    let data = BTreeMap::from([("k".to_owned(), value_of_size(bytes, name))]);
+    ConfigMap {
+        metadata: meta(name),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+pub fn secret(name: &str, bytes: usize) -> Secret {
+    let v = ByteString(value_of_size(bytes, name).into_bytes());
+    Secret {
+        metadata: meta(name),
+        data: Some(BTreeMap::from([("k".to_owned(), v)])),
+        ..Default::default()
+    }
+}
+
+fn meta(name: &str) -> kube::core::ObjectMeta {
+    kube::core::ObjectMeta {
+        name: Some(name.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// An auto-annotated Deployment (no replicas) using `configmaps` and `secrets` by envFrom.
+pub fn deployment(name: &str, configmaps: &[String], secrets: &[String]) -> Deployment {
+    let mut env_from: Vec<_> = configmaps
+        .iter()
+        .map(|c| json!({ "configMapRef": { "name": c } }))
+        .collect();
+    env_from.extend(
+        secrets
+            .iter()
+            .map(|s| json!({ "secretRef": { "name": s } })),
+    );
+    serde_json::from_value(json!({
+        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": {
+                "containers": [{ "name": "app", "image": "x", "envFrom": env_from }]
+            }}
+        }
+    }))
+    .expect("a valid Deployment")
+}
+
+/// What a Deployment looked like when the watch saw it.
+#[derive(Debug)]
+pub struct Seen {
+    pub name: String,
+    pub generation: i64,
+    /// The reloader's markers: STAKATER_* env vars, or the last-reloaded-from annotation.
+    pub markers: BTreeMap<String, String>,
+    pub at: Instant,
+}
+
+fn markers(d: &Deployment) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let tpl = &d.spec.template;
+    for c in tpl.spec.iter().flat_map(|s| s.containers.iter()) {
+        for e in c.env.iter().flatten() {
+            if e.name.starts_with("STAKATER_") {
+                out.insert(e.name.clone(), e.value.clone().unwrap_or_default());
+            }
+        }
+    }
+    let ann = tpl.metadata.as_ref().and_then(|m| m.annotations.as_ref());
+    if let Some(v) = ann.and_then(|a| a.get("reloader.stakater.com/last-reloaded-from")) {
+        out.insert("last-reloaded-from".into(), v.clone());
+    }
+    out
+}
+
+/// Watches the namespace's Deployments; every event is timestamped on arrival.
+pub fn watch_deployments(client: &Client, ns: &str) -> mpsc::UnboundedReceiver<Seen> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(ev) = events.next().await {
+            let Ok(d) = ev else { continue };
+            let seen = Seen {
+                name: d.metadata.name.clone().unwrap_or_default(),
+                generation: d.metadata.generation.unwrap_or_default(),
+                markers: markers(&d),
+                at: Instant::now(),
+            };
+            if tx.send(seen).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Requests a reloader makes, from the API server's `apiserver_request_total`: reads and
+/// writes of configs, workloads and events.k8s.io Events. Watches (long-running) and PUTs
+/// are left out: the controller-manager's own reaction to a rollout is status and
+/// annotation PUTs and ReplicaSet writes, which are not the reloader's cost.
+pub async fn reloader_requests(client: &Client) -> Result<f64> {
+    let req = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = client
+        .request_text(req)
+        .await
+        .map_err(|e| format!("apiserver /metrics: {e}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("apiserver_request_total{"))
+        .filter_map(|l| {
+            let (labels, value) = l.rsplit_once("} ")?;
+            let label = |k: &str| {
+                let start = labels.find(&format!("{k}=\""))? + k.len() + 2;
+                labels[start..].split('"').next()
+            };
+            let resource = label("resource")?;
+            let group = label("group")?;
+            let counted = match resource {
+                "events" => group == "events.k8s.io",
+                "configmaps" | "secrets" | "deployments" | "statefulsets" | "daemonsets"
+                | "cronjobs" | "jobs" | "rollouts" => true,
+                _ => false,
+            };
+            let verb_ok = !matches!(label("verb")?, "WATCH" | "PUT");
+            (counted && verb_ok && label("subresource")?.is_empty())
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .sum())
+}
