@@ -294,7 +294,9 @@ impl Engine {
                     self.applier.warn_invalid(&facts);
                 }
                 self.schedule_resume(&facts);
+                let key = facts.key.clone();
                 self.put_workload(*facts);
+                self.drop_if_written(&key);
             }
             Obs::CsiClass(key, flags) => {
                 self.csi.put_class(key.clone(), flags);
@@ -330,6 +332,23 @@ impl Engine {
         );
         for (key, flags) in listed {
             self.on_config_change(&key, flags, false);
+        }
+    }
+
+    /// A pending reload whose markers are already on the workload (another replica or an
+    /// earlier write put them there) has nothing left to do: followers would otherwise keep
+    /// it until they lead.
+    fn drop_if_written(&mut self, key: &WorkloadKey) {
+        if self.in_flight.contains_key(key) {
+            return;
+        }
+        let (Some(p), Some(facts)) = (self.pending.get(key), self.store.workload(key)) else {
+            return;
+        };
+        let hashes = |c: &ConfigKey| -> Option<ConfigHash> { self.store.config(c).map(|e| e.hash) };
+        if plan::plan(&self.opts, facts, &p.items, hashes, unix_now()).is_none() {
+            tracing::debug!(workload = %key, "pending reload already in place; dropped");
+            self.pending.remove(key);
         }
     }
 

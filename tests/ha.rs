@@ -119,6 +119,14 @@ async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothi
     let f = &replicas[follower];
     assert_eq!(f.metric("kube_reloader_leader").await, Some(0.0));
     assert_eq!(f.metric(WRITES).await, Some(0.0), "the follower wrote");
+    // What the leader wrote, the follower sees and stops holding as pending.
+    wait_for("the follower's pending reloads drained", WAIT, || async {
+        match f.metric("kube_reloader_pending_reloads").await {
+            Some(0.0) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
     assert_eq!(replicas[leader].metric(WRITES).await, Some(3.0));
 
     // The leader dies (no release, as with SIGKILL) between two changes of a burst.
