@@ -199,7 +199,9 @@ pub async fn spawn_all(
         });
     }
     for ns in &namespaces {
-        let cfg = watcher::Config::default();
+        // Streaming lists (WatchList): the initial state arrives object by object on a
+        // watch instead of as 500-object pages, so the list never sits in memory at once.
+        let cfg = watcher::Config::default().streaming_lists();
         let cfg_labels = match &opts.resource_label_selector {
             Some(sel) => cfg.clone().labels(sel),
             None => cfg.clone(),

@@ -1,10 +1,14 @@
-//! Logs never carry a Secret's content, at any level: the real binary at trace level, a
-//! Secret created and changed, and its values (raw and base64) searched for in the log.
+//! A Secret's content never leaves it: the real binary at trace level, a Secret created
+//! and changed, and its values (raw and base64) searched for in the log, the Events, the
+//! metrics and the persisted state.
 
 mod support;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{ConfigMap, Event, Secret},
+};
 use serde_json::json;
 use support::{Binary, TestNs, WAIT, wait_for};
 
@@ -29,7 +33,13 @@ async fn secret_values_never_reach_the_log_even_at_trace_level() {
     }))
     .await;
     let scope = format!("--namespaces={}", ns.name);
-    let args = [scope.as_str(), "--log-level=trace", "--coalesce-window=0s"];
+    let state = format!("--state-namespace={}", ns.name);
+    let args = [
+        scope.as_str(),
+        state.as_str(),
+        "--log-level=trace",
+        "--coalesce-window=0s",
+    ];
     let bin = Binary::spawn(&ns.name, &args, &[]).await;
     ns.merge_patch::<Secret>("db", json!({ "stringData": { "password": second } }))
         .await;
@@ -49,9 +59,39 @@ async fn secret_values_never_reach_the_log_even_at_trace_level() {
         log.contains("reloaded"),
         "trace log too short to mean anything:\n{log}"
     );
-    for value in [first, second] {
-        let encoded = STANDARD.encode(value);
-        assert!(!log.contains(value), "{value} in the log");
-        assert!(!log.contains(&encoded), "base64 of {value} in the log");
+    let events = serde_json::to_string(&ns.list::<Event>().await).unwrap();
+    assert!(events.contains("Reloaded"), "no Reloaded Event: {events}");
+    let metrics = bin.http_get("/metrics").await.1;
+    let state = wait_for("the persisted state", WAIT, || async {
+        let shards: Vec<ConfigMap> = ns
+            .list::<ConfigMap>()
+            .await
+            .into_iter()
+            .filter(|c| {
+                c.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("kube-reloader-state"))
+            })
+            .collect();
+        let text = serde_json::to_string(&shards).unwrap();
+        if text.contains(" db ") {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    for (place, text) in [
+        ("log", &log),
+        ("Events", &events),
+        ("metrics", &metrics),
+        ("state", &state),
+    ] {
+        for value in [first, second] {
+            let encoded = STANDARD.encode(value);
+            assert!(!text.contains(value), "{value} in the {place}");
+            assert!(!text.contains(&encoded), "base64 of {value} in the {place}");
+        }
     }
 }

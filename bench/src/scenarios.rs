@@ -164,18 +164,23 @@ pub async fn s1_latency(ctx: &Ctx, sz: &Sizes) -> Result<Latency> {
         accepted.insert(format!("app-{idx}"), Instant::now());
     }
     let mut ms = Vec::new();
+    let mut samples = String::from("workload,latency_ms\n");
     let mut pending: BTreeMap<String, Instant> = accepted.into_iter().collect();
     let drained = until(&mut rx, Duration::from_secs(120), |s| {
         if !s.markers.is_empty()
             && let Some(t) = pending.get(&s.name).copied()
             && s.at >= t
         {
-            ms.push((s.at - t).as_secs_f64() * 1000.0);
+            let latency = (s.at - t).as_secs_f64() * 1000.0;
+            ms.push(latency);
+            samples.push_str(&format!("{},{latency:.3}\n", s.name));
             pending.remove(&s.name);
         }
         pending.is_empty()
     })
     .await;
+    let csv = ctx.out.join("s1_latency.csv");
+    std::fs::write(&csv, samples).map_err(|e| format!("{}: {e}", csv.display()))?;
     // Less our own requests in the window: the ConfigMap updates.
     let after = cluster::reloader_requests(&ctx.client).await?;
     let reloads = ms.len().max(1) as f64;
