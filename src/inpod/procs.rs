@@ -90,6 +90,12 @@ mod tests {
         assert_eq!(pick(&procs, "nginx", 40), Some(7));
         assert_eq!(pick(&procs, "redis", 40), None);
         assert_eq!(pick(&procs, "kube-reloader", 40), None, "never itself");
+        // After pid wrap-around a worker may have a lower pid than its master.
+        let wrapped = [
+            p(500, 1, "nginx", "nginx: master process"),
+            p(30, 500, "nginx", "nginx: worker process"),
+        ];
+        assert_eq!(pick(&wrapped, "nginx", 0), Some(500));
     }
 
     #[test]

@@ -48,6 +48,10 @@ async fn run_signals_the_app_and_forwards_sigterm() {
         Some("v1"),
         "the app started with its config in place"
     );
+    // The app itself may race a late write and win; the supervisor's order may not.
+    let log = p.log();
+    let (written, started) = (log.find("config written"), log.find("app started"));
+    assert!(written.is_some() && written < started, "{log}");
 
     ns.merge_patch::<ConfigMap>("app", json!({ "data": { "conf": "v2" } }))
         .await;
