@@ -69,7 +69,7 @@ pub async fn watch_dir(a: WatchDirArgs) -> Result<(), Fail> {
     let mut stop = std::pin::pin!(super::terminated());
     loop {
         let (due, retry_at) = (debounce.due(), retry.map(|(at, _)| at));
-        tokio::select! {
+        let reload_from = tokio::select! {
             () = &mut stop => return Ok(()),
             ev = events.next() => {
                 let ev = ev
@@ -81,19 +81,26 @@ pub async fn watch_dir(a: WatchDirArgs) -> Result<(), Fail> {
                     tracing::debug!(dir = ?dir, name = ?ev.name, mask = ?ev.mask, "change");
                     debounce.changed(Instant::now());
                 }
+                continue;
             }
             () = sleep_until(due) => {
                 debounce.clear();
                 match files::hash_dirs(&dirs) {
-                    Ok(h) if h == last => tracing::debug!("content unchanged"),
-                    Ok(h) => {
-                        last = h;
-                        retry = reloader.attempt(None).await;
+                    Ok(h) if h != last => last = h,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the directories; waiting for the next change");
+                        continue;
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot read the directories; waiting for the next change"),
                 }
+                None
             }
-            () = sleep_until(retry_at) => retry = reloader.attempt(retry).await,
+            () = sleep_until(retry_at) => retry,
+        };
+        // A reload may spend its retries' time; stopping does not wait for it.
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            r = reloader.attempt(reload_from) => retry = r,
         }
     }
 }

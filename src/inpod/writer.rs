@@ -155,10 +155,10 @@ impl Writer {
             debounce.force(Instant::now());
         }
         let mut retry: Retry = None;
+        let mut write_failures = 0;
         loop {
-            let due = debounce.due();
-            let retry_at = retry.map(|(at, _)| at);
-            tokio::select! {
+            let (due, retry_at) = (debounce.due(), retry.map(|(at, _)| at));
+            let reload_from = tokio::select! {
                 out = &mut stop => return Ok(out),
                 msg = self.recv() => {
                     let changed = self.apply(msg?);
@@ -167,20 +167,35 @@ impl Writer {
                     } else if self.complete() && changed {
                         debounce.changed(Instant::now());
                     }
+                    continue;
                 }
                 () = sleep_until(due) => {
                     debounce.clear();
                     first = false;
                     match self.write_now() {
-                        Ok(Step::Write { reload: true }) => retry = reloader.attempt(None).await,
-                        Ok(_) => {}
+                        Ok(Step::Write { reload: true }) => write_failures = 0,
+                        Ok(_) => {
+                            write_failures = 0;
+                            continue;
+                        }
                         Err(e) => {
-                            tracing::error!(error = %e, "cannot write the config");
+                            // Counted with reload failures: the app is not getting its config.
+                            tracing::error!(error = %e, "cannot write the config; retrying");
                             self.metrics.reload_failed();
+                            let delay = debounce::backoff(Duration::from_secs(1), write_failures, Duration::from_secs(60));
+                            debounce.force(Instant::now() + delay);
+                            write_failures += 1;
+                            continue;
                         }
                     }
+                    None
                 }
-                () = sleep_until(retry_at) => retry = reloader.attempt(retry).await,
+                () = sleep_until(retry_at) => retry,
+            };
+            // A reload may spend its retries' time; stopping does not wait for it.
+            tokio::select! {
+                out = &mut stop => return Ok(out),
+                r = reloader.attempt(reload_from) => retry = r,
             }
         }
     }

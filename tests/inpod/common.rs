@@ -164,6 +164,10 @@ pub async fn until(what: &str, mut check: impl FnMut() -> bool) {
 pub async fn healthz_is(p: &InPod, code: u16) {
     let what = format!("/healthz {code}");
     support::wait_for(&what, WAIT, || async {
+        let addr = p.addr.expect("started with --http-addr");
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            return Err((0, "not listening yet".into()));
+        }
         let got = p.get("/healthz").await;
         if got.0 == code { Ok(()) } else { Err(got) }
     })

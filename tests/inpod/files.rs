@@ -251,3 +251,33 @@ async fn only_changed_content_is_written_and_reloaded() {
     .await;
     assert_eq!(p.metric("kube_reloader_inpod_reloads_total").await, 1.0);
 }
+
+/// A write that fails (here: a file kube-reloader did not write is in the way) fails
+/// /healthz and is retried, so the config lands once the obstacle is gone.
+#[tokio::test]
+async fn a_failed_write_is_retried() {
+    let ns = TestNs::new("inpod-write-retry").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app" }, "data": { "k": "1" } }))
+        .await;
+    let dir = tmpdir("write-retry");
+    std::fs::write(dir.join("k"), "not ours").unwrap();
+    let mut p = sidecar(&ns, &dir, &["--configmap=app", "--failure-threshold=1"]);
+    crate::common::healthz_is(&p, 503).await;
+    assert!(
+        p.log().contains("was not written by kube-reloader"),
+        "{}",
+        p.log()
+    );
+    assert_eq!(
+        read(&dir.join("k")).as_deref(),
+        Some("not ours"),
+        "never overwritten"
+    );
+
+    std::fs::remove_file(dir.join("k")).unwrap();
+    p.ready().await;
+    until("the retried write", || {
+        read(&dir.join("k")).as_deref() == Some("1")
+    })
+    .await;
+}

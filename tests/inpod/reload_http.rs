@@ -85,3 +85,18 @@ async fn healthz_fails_while_reloads_keep_failing() {
             .all(|r| r == "PUT /-/reload")
     );
 }
+
+/// SIGTERM during a reload's retries stops the sidecar at once (the kubelet's grace period
+/// is shorter than a reload's retries may take).
+#[tokio::test]
+async fn sigterm_does_not_wait_for_a_retrying_reload() {
+    let receiver = Receiver::start(&[500]).await;
+    let extra = ["--reload-http-retries=20", "--reload-http-backoff=5s"];
+    let (ns, mut p) = setup("inpod-http-stop", &receiver, &extra).await;
+    ns.merge_patch::<ConfigMap>("app", json!({ "data": { "k": "1" } }))
+        .await;
+    until("the first call", || receiver.count() == 1).await;
+    p.signal("TERM");
+    let status = p.exit(std::time::Duration::from_secs(3)).await;
+    assert!(status.success(), "{status}:\n{}", p.log());
+}
