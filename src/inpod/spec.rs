@@ -11,7 +11,7 @@ use super::{
 
 /// The objects to write, namespaces resolved (`default_ns`: `objref::default_namespace`).
 pub fn objects(a: &ObjectArgs, default_ns: Option<&str>) -> Result<Vec<ObjectRef>, String> {
-    let refs = a
+    let mut refs = a
         .configmaps
         .iter()
         .map(|s| objref::parse(Kind::ConfigMap, s, default_ns))
@@ -21,6 +21,13 @@ pub fn objects(a: &ObjectArgs, default_ns: Option<&str>) -> Result<Vec<ObjectRef
                 .map(|s| objref::parse(Kind::Secret, s, default_ns)),
         )
         .collect::<Result<Vec<_>, _>>()?;
+    // The same object named twice (`a` and `ns/a`) would collide with itself.
+    let mut seen = Vec::new();
+    refs.retain(|r| {
+        let new = !seen.contains(r);
+        seen.push(r.clone());
+        new
+    });
     if refs.is_empty() {
         return Err("give at least one --configmap or --secret".into());
     }
@@ -104,6 +111,8 @@ mod tests {
         let refs = objects(&s.objects, Some("pod")).unwrap();
         assert_eq!(refs[0].to_string(), "configmap pod/a");
         assert_eq!(refs[1].to_string(), "secret x/b");
+        let twice = sidecar(&["--configmap=a", "--configmap=pod/a"]);
+        assert_eq!(objects(&twice.objects, Some("pod")).unwrap().len(), 1);
         let e = objects(&sidecar(&[]).objects, Some("pod")).unwrap_err();
         assert!(e.contains("--configmap or --secret"), "{e}");
         let e = objects(&s.objects, None).unwrap_err();
