@@ -16,6 +16,8 @@ mod init;
 mod rbac;
 #[path = "inpod/reload_http.rs"]
 mod reload_http;
+#[path = "inpod/resume.rs"]
+mod resume;
 #[path = "inpod/signals.rs"]
 mod signals;
 #[path = "inpod/supervise.rs"]
