@@ -78,11 +78,44 @@ impl InPod {
         addr: Option<SocketAddr>,
         kubeconfig: &Path,
     ) -> InPod {
+        let bin = env!("CARGO_BIN_EXE_kube-reloader");
+        Self::spawn(bin, &[], args, env, addr, kubeconfig)
+    }
+
+    /// Runs it as the user `nobody` (through setpriv; the test process must be root).
+    pub fn start_as_nobody(args: &[String], addr: Option<SocketAddr>) -> InPod {
+        // A directory just made is owned by the effective user.
+        let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(tmpdir("uid")).unwrap());
+        assert_eq!(uid, 0, "running a process as nobody needs root");
+        let setpriv = [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_kube-reloader"),
+        ];
+        Self::spawn(
+            "setpriv",
+            &setpriv,
+            args,
+            &[],
+            addr,
+            support::control_plane(),
+        )
+    }
+
+    fn spawn(
+        program: &str,
+        pre: &[&str],
+        args: &[String],
+        env: &[(&str, &str)],
+        addr: Option<SocketAddr>,
+        kubeconfig: &Path,
+    ) -> InPod {
         let log =
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.log", unique("inpod")));
         let file = std::fs::File::create(&log).expect("create the log file");
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"));
-        cmd.args(args).env("KUBECONFIG", kubeconfig);
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(pre).args(args).env("KUBECONFIG", kubeconfig);
         for v in MODE_VARS {
             cmd.env_remove(v);
         }
@@ -91,7 +124,9 @@ impl InPod {
             .stdout(file.try_clone().expect("clone the log file"))
             .stderr(file)
             .kill_on_drop(true);
-        let child = cmd.spawn().expect("spawn kube-reloader");
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         InPod { child, log, addr }
     }
 

@@ -92,3 +92,28 @@ async fn a_missing_process_is_a_clear_error() {
         b.log()
     );
 }
+
+/// A signal the kernel refuses (another user's process) is a clear error too.
+#[tokio::test]
+async fn a_signal_not_permitted_is_a_clear_error() {
+    let app = Recorder::start("HUP", None).await; // runs as root
+    let dir = tmpdir("eperm");
+    std::fs::write(dir.join("app.conf"), "1").unwrap();
+    let addr = free_addr();
+    let args: Vec<String> = vec![
+        "watch-dir".into(),
+        format!("--dir={}", dir.display()),
+        format!("--pid-file={}", app.pid_file.display()),
+        "--failure-threshold=1".into(),
+        "--debounce=100ms".into(),
+        format!("--http-addr={addr}"),
+    ];
+    let mut p = InPod::start_as_nobody(&args, Some(addr));
+    p.ready().await;
+    std::fs::write(dir.join("app.conf"), "2").unwrap();
+    healthz_is(&p, 503).await;
+    let pid = app.child.id().unwrap();
+    let want = format!("cannot send SIGHUP to process {pid}: not permitted");
+    assert!(p.log().contains(&want), "{}", p.log());
+    assert_eq!(app.count(), 0);
+}
