@@ -251,6 +251,15 @@ mod tests {
             s.looping.http_addr, ":8080",
             "command-line flags go to the mode"
         );
+        let c = cli(&["kube-reloader", "--dir=/other"], &cm).unwrap();
+        let Some(Command::Sidecar(s)) = c.command else {
+            panic!("{:?}", c.command)
+        };
+        assert_eq!(
+            s.objects.dir.to_str(),
+            Some("/other"),
+            "and win over the variables"
+        );
 
         let c = cli(&["kube-reloader", "watch-dir", "--dir=/d"], &cm).unwrap();
         assert!(
