@@ -1,11 +1,12 @@
 //! Command line. The operator (no subcommand) takes stakater/Reloader's flags with their
-//! exact spellings, so stakater's chart arguments start this binary unchanged.
+//! exact spellings, so stakater's chart arguments start this binary unchanged. The in-pod
+//! modes are subcommands (`src/inpod/args.rs`).
 
 use std::time::Duration;
 
 use clap::{Args, Parser};
 
-use crate::{annotations::parse_go_duration, strategy::ReloadStrategy};
+use crate::{annotations::parse_go_duration, inpod::args::Command, strategy::ReloadStrategy};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,16 +19,20 @@ use crate::{annotations::parse_go_duration, strategy::ReloadStrategy};
 pub struct Cli {
     #[command(flatten)]
     pub operator: OperatorArgs,
+
+    /// An in-pod mode; none runs the operator.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 /// Go's flag package accepts `--flag`, `--flag=true` and `--flag=false`; stakater's string
 /// flags (`--reload-on-create=true`) take the same words. Values are Go's ParseBool.
-fn go_bool(s: &str) -> Result<bool, String> {
+pub(crate) fn go_bool(s: &str) -> Result<bool, String> {
     crate::annotations::parse_go_bool(s)
         .ok_or_else(|| format!("{s:?} is not a boolean (accepted: true, false, 1, 0, t, f)"))
 }
 
-fn go_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn go_duration(s: &str) -> Result<Duration, String> {
     parse_go_duration(s).ok_or_else(|| format!("{s:?} is not a duration such as 500ms, 2s or 1m"))
 }
 

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod facts;
 pub mod hash;
 pub mod http;
+pub mod inpod;
 pub mod kinds;
 pub mod lease;
 pub mod limits;

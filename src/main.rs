@@ -1,9 +1,23 @@
-use clap::Parser;
-use kube_reloader::{cli::Cli, options::Options, telemetry};
+use kube_reloader::{
+    inpod::{self, env::CliError},
+    options::Options,
+    telemetry,
+};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match inpod::env::parse_cli(std::env::args_os().collect(), |k| std::env::var(k).ok())
+    {
+        Ok(cli) => cli,
+        Err(CliError::Clap(e)) => e.exit(),
+        Err(CliError::Env(e)) => {
+            eprintln!("kube-reloader: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(cmd) = cli.command {
+        return inpod::main(cmd).await;
+    }
     let args = cli.operator;
     if let Err(e) = telemetry::init(&args.log_format, &args.log_level) {
         eprintln!("kube-reloader: {e}");

@@ -1,0 +1,85 @@
+//! In-pod modes, for apps that hot-reload: write ConfigMaps and Secrets into a directory
+//! straight from the API (no kubelet delay) and tell the app, or watch a mounted volume.
+//! Subcommands `sidecar`, `init`, `run` and `watch-dir`, or the environment (`env.rs`).
+
+pub mod args;
+pub mod atomic;
+pub mod debounce;
+pub mod env;
+pub mod files;
+pub mod metrics;
+pub mod objref;
+pub mod procs;
+pub mod reload;
+pub mod reload_http;
+pub mod server;
+pub mod sidecar;
+pub mod signal;
+pub mod source;
+pub mod spec;
+pub mod supervise;
+pub mod watch_dir;
+pub mod writer;
+
+use std::process::ExitCode;
+
+use args::{Command, LogArgs};
+
+/// How a mode failed: bad input (exit 2) or at run time (exit 1).
+#[derive(Debug)]
+pub enum Fail {
+    Usage(String),
+    Run(String),
+}
+
+async fn client() -> Result<kube::Client, Fail> {
+    kube::Client::try_default()
+        .await
+        .map_err(|e| Fail::Run(format!("cannot build a Kubernetes client: {e}")))
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn log_args(cmd: &Command) -> &LogArgs {
+    match cmd {
+        Command::Sidecar(a) => &a.log,
+        Command::Init(a) => &a.sidecar.log,
+        Command::Run(a) => &a.log,
+        Command::WatchDir(a) => &a.log,
+    }
+}
+
+/// Runs one in-pod mode to its end.
+pub async fn main(cmd: Command) -> ExitCode {
+    let log = log_args(&cmd);
+    if let Err(e) = crate::telemetry::init(&log.log_format, &log.log_level) {
+        eprintln!("kube-reloader: {e}");
+        return ExitCode::from(2);
+    }
+    let outcome = match cmd {
+        Command::Sidecar(a) => sidecar::sidecar(a).await.map(|()| 0),
+        Command::Init(a) => sidecar::init(a).await.map(|()| 0),
+        Command::Run(a) => supervise::run(a).await,
+        Command::WatchDir(a) => watch_dir::watch_dir(a).await.map(|()| 0),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail::Usage(e)) => {
+            tracing::error!("invalid option {e}");
+            eprintln!("kube-reloader: invalid option {e}");
+            ExitCode::from(2)
+        }
+        Err(Fail::Run(e)) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The in-pod subcommands' flags. Validation that needs more than one flag, or the
+//! environment, happens in `spec.rs`, so every error names the flag at fault.
+
+use std::{ffi::OsString, path::PathBuf, time::Duration};
+
+use clap::{Args, Subcommand};
+
+use crate::cli::go_duration;
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write ConfigMaps/Secrets into a directory and reload the app whenever they change.
+    Sidecar(SidecarArgs),
+    /// Write them once (waiting up to --wait for them to exist) and exit: an init container.
+    Init(InitArgs),
+    /// Write them, run CMD as a child, signal it on change; exit with its status.
+    Run(RunArgs),
+    /// Reload the app when a volume-mounted config directory changes (one reload per swap).
+    WatchDir(WatchDirArgs),
+}
+
+/// An octal file mode such as `0644` or `600`.
+fn file_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.strip_prefix("0o").unwrap_or(s), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal file mode such as 0644"))
+}
+
+/// Which objects go where.
+#[derive(Debug, Clone, Args)]
+pub struct ObjectArgs {
+    /// A ConfigMap whose keys become files, `[NAMESPACE/]NAME` (repeatable).
+    #[arg(long = "configmap", value_name = "[NS/]NAME")]
+    pub configmaps: Vec<String>,
+
+    /// A Secret whose keys become files (values decoded), `[NAMESPACE/]NAME` (repeatable).
+    #[arg(long = "secret", value_name = "[NS/]NAME")]
+    pub secrets: Vec<String>,
+
+    /// Namespace of objects named without one (default: POD_NAMESPACE, then the pod's
+    /// in-cluster namespace file).
+    #[arg(long)]
+    pub namespace: Option<String>,
+
+    /// Directory the files are written to, as the kubelet does (timestamped folder and a
+    /// `..data` symlink swap); best an emptyDir shared with the app.
+    #[arg(long)]
+    pub dir: PathBuf,
+
+    /// Mode of files from ConfigMaps.
+    #[arg(long, value_parser = file_mode, default_value = "0644")]
+    pub file_mode: u32,
+
+    /// Mode of files from Secrets (owner only: run the sidecar as the app's user).
+    #[arg(long, value_parser = file_mode, default_value = "0600")]
+    pub secret_file_mode: u32,
+}
+
+/// How the app is told. At most one of --reload-http, --process-name, --pid-file, --touch.
+#[derive(Debug, Clone, Args)]
+pub struct ReloadArgs {
+    /// Call this URL to reload (e.g. http://127.0.0.1:9090/-/reload).
+    #[arg(long, value_name = "URL")]
+    pub reload_http: Option<String>,
+
+    /// HTTP method of the reload call.
+    #[arg(long, default_value = "POST")]
+    pub reload_http_method: String,
+
+    /// The status that means success (default: any 2xx).
+    #[arg(long)]
+    pub reload_http_status: Option<u16>,
+
+    /// Timeout of one reload call.
+    #[arg(long, value_parser = go_duration, default_value = "10s")]
+    pub reload_http_timeout: Duration,
+
+    /// Attempts after the first failed one, with exponential backoff.
+    #[arg(long, default_value = "5")]
+    pub reload_http_retries: u32,
+
+    /// First delay between attempts; it doubles each time, up to 30s.
+    #[arg(long, value_parser = go_duration, default_value = "500ms")]
+    pub reload_http_backoff: Duration,
+
+    /// Signal to send with --process-name or --pid-file (HUP, SIGHUP or a number).
+    #[arg(long, value_name = "SIG")]
+    pub signal: Option<String>,
+
+    /// Signal the process with this name (needs shareProcessNamespace: true).
+    #[arg(long, value_name = "NAME")]
+    pub process_name: Option<String>,
+
+    /// Signal the process whose pid this file holds (needs shareProcessNamespace: true).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Create this file, or update its modification time, to reload.
+    #[arg(long, value_name = "FILE")]
+    pub touch: Option<PathBuf>,
+}
+
+/// Debounce, health and the HTTP server of the long-running modes.
+#[derive(Debug, Clone, Args)]
+pub struct LoopArgs {
+    /// Changes within this window give one write and one reload (trailing debounce).
+    #[arg(long, value_parser = go_duration, default_value = "1s")]
+    pub debounce: Duration,
+
+    /// Cap on the debounce from the first change, for configs that never settle.
+    #[arg(long, value_parser = go_duration, default_value = "10s")]
+    pub debounce_max_delay: Duration,
+
+    /// /healthz fails once this many reloads in a row have failed (so the kubelet restarts
+    /// the pod).
+    #[arg(long, default_value = "3")]
+    pub failure_threshold: u32,
+
+    /// Address for /metrics, /healthz and /ready; empty or `0` serves nothing.
+    #[arg(long, default_value = ":9091")]
+    pub http_addr: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log format: `json`, or empty/`text` for plain text.
+    #[arg(long, default_value = "")]
+    pub log_format: String,
+
+    /// Log level: trace, debug, info, warn(ing), error.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SidecarArgs {
+    #[command(flatten)]
+    pub objects: ObjectArgs,
+    #[command(flatten)]
+    pub reload: ReloadArgs,
+    #[command(flatten)]
+    pub looping: LoopArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The sidecar's flags (so one argument list serves both containers; reload and loop
+/// flags are checked but unused) plus how long to wait.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub sidecar: SidecarArgs,
+
+    /// How long to wait for every object to exist before failing.
+    #[arg(long, value_parser = go_duration, default_value = "60s")]
+    pub wait: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub objects: ObjectArgs,
+
+    /// How long to wait for every object to exist before starting the app.
+    #[arg(long, value_parser = go_duration, default_value = "60s")]
+    pub wait: Duration,
+
+    /// Signal sent to the app when its config changed.
+    #[arg(long, value_name = "SIG", default_value = "HUP")]
+    pub signal: String,
+
+    #[command(flatten)]
+    pub looping: LoopArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    /// The app and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchDirArgs {
+    /// A directory to watch, not recursively (repeatable, or a comma list).
+    #[arg(long = "dir", required = true, value_delimiter = ',')]
+    pub dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub reload: ReloadArgs,
+    #[command(flatten)]
+    pub looping: LoopArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kube-reloader").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_subcommand_is_the_operator() {
+        let cli = parse(&["--namespaces=x"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.operator.namespaces, ["x"]);
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let cli = parse(&[
+            "sidecar",
+            "--configmap=a",
+            "--secret=ns/b",
+            "--configmap=c",
+            "--dir=/cfg",
+            "--file-mode=0640",
+            "--reload-http=http://127.0.0.1:9090/-/reload",
+        ])
+        .unwrap();
+        let Some(Command::Sidecar(s)) = cli.command else {
+            panic!("not sidecar")
+        };
+        assert_eq!(s.objects.configmaps, ["a", "c"]);
+        assert_eq!(s.objects.secrets, ["ns/b"]);
+        assert_eq!(s.objects.file_mode, 0o640);
+        assert_eq!(s.objects.secret_file_mode, 0o600);
+        assert_eq!(s.looping.http_addr, ":9091");
+
+        let cli = parse(&["run", "--configmap=a", "--dir=/d", "--", "nginx", "-g", "x"]).unwrap();
+        let Some(Command::Run(r)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.command, ["nginx", "-g", "x"]);
+        assert_eq!(r.signal, "HUP");
+
+        let cli = parse(&["watch-dir", "--dir=/a,/b", "--dir=/c", "--touch=/t"]).unwrap();
+        let Some(Command::WatchDir(w)) = cli.command else {
+            panic!("not watch-dir")
+        };
+        assert_eq!(w.dirs.len(), 3);
+
+        let cli = parse(&["init", "--secret=s", "--dir=/d", "--wait=5s"]).unwrap();
+        let Some(Command::Init(i)) = cli.command else {
+            panic!("not init")
+        };
+        assert_eq!(i.wait, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = parse(&["sidecar", "--configmap=a", "--dir=/d", "--file-mode=0999"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--file-mode") && err.contains("octal"),
+            "{err}"
+        );
+        let err = parse(&["run", "--configmap=a", "--dir=/d"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CMD"), "{err}");
+    }
+}

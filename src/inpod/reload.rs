@@ -1,0 +1,114 @@
+//! Telling the app its config changed: an HTTP call, a signal, or a touched file; each
+//! outcome counted, and failures feeding /healthz.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime},
+};
+
+use nix::sys::signal::Signal;
+
+use super::{debounce::backoff, metrics::InPodMetrics, reload_http::HttpReload, signal::Target};
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Only write the files (the app watches them itself).
+    None,
+    Http(Box<HttpReload>),
+    Signal(Target, Signal),
+    Touch(PathBuf),
+}
+
+impl Action {
+    async fn run(&self) -> Result<String, String> {
+        match self {
+            Action::None => Ok("nothing to do".into()),
+            Action::Http(h) => h.reload().await.map(|()| format!("{h:?}")),
+            Action::Signal(target, sig) => {
+                super::signal::send(target, *sig).map(|pid| format!("{sig} to process {pid}"))
+            }
+            Action::Touch(path) => touch(path).map(|()| format!("touched {}", path.display())),
+        }
+    }
+}
+
+/// Creates the file, or sets its modification time to now; its content is kept.
+fn touch(path: &std::path::Path) -> Result<(), String> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot touch {}: {e}", path.display()))?;
+    f.set_modified(SystemTime::now())
+        .map_err(|e| format!("cannot touch {}: {e}", path.display()))
+}
+
+/// A failed reload's next attempt: when, and how many retries came before it.
+pub type Retry = Option<(Instant, u32)>;
+
+/// An action with its bookkeeping.
+#[derive(Clone)]
+pub struct Reloader {
+    pub action: Action,
+    pub metrics: InPodMetrics,
+}
+
+impl Reloader {
+    /// Runs the action once; `false` when it failed (logged and counted).
+    pub async fn reload(&self) -> bool {
+        if matches!(self.action, Action::None) {
+            return true;
+        }
+        match self.action.run().await {
+            Ok(what) => {
+                tracing::info!(%what, "app reloaded");
+                self.metrics.reload_ok();
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed");
+                self.metrics.reload_failed();
+                false
+            }
+        }
+    }
+
+    /// Reloads; on failure, when to try again (1s, doubling, at most a minute apart).
+    /// `previous`: the retry this attempt is, if any.
+    pub async fn attempt(&self, previous: Retry) -> Retry {
+        let n = previous.map_or(0, |(_, n)| n + 1);
+        if self.reload().await {
+            return None;
+        }
+        let delay = backoff(Duration::from_secs(1), n, Duration::from_secs(60));
+        Some((Instant::now() + delay, n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_creates_then_bumps_the_time_and_keeps_content() {
+        let p = std::env::temp_dir().join(format!("kr-touch-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        touch(&p).unwrap();
+        assert!(p.exists());
+        std::fs::write(&p, "keep").unwrap();
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        touch(&p).unwrap();
+        let m = std::fs::metadata(&p).unwrap();
+        assert!(m.modified().unwrap() > old);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "keep");
+        std::fs::remove_file(&p).unwrap();
+        let e = touch(std::path::Path::new("/nonexistent-dir/x")).unwrap_err();
+        assert!(e.contains("cannot touch /nonexistent-dir/x"), "{e}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Flags checked together and turned into what the modes run with; every error names the
+//! flag at fault.
+
+use super::{
+    args::{ObjectArgs, ReloadArgs},
+    objref::{self, Kind, ObjectRef},
+    reload::Action,
+    reload_http::HttpReload,
+    signal::{self, Target},
+};
+
+/// The objects to write, namespaces resolved (`default_ns`: `objref::default_namespace`).
+pub fn objects(a: &ObjectArgs, default_ns: Option<&str>) -> Result<Vec<ObjectRef>, String> {
+    let mut refs = a
+        .configmaps
+        .iter()
+        .map(|s| objref::parse(Kind::ConfigMap, s, default_ns))
+        .chain(
+            a.secrets
+                .iter()
+                .map(|s| objref::parse(Kind::Secret, s, default_ns)),
+        )
+        .collect::<Result<Vec<_>, _>>()?;
+    // The same object named twice (`a` and `ns/a`) would collide with itself.
+    let mut seen = Vec::new();
+    refs.retain(|r| {
+        let new = !seen.contains(r);
+        seen.push(r.clone());
+        new
+    });
+    if refs.is_empty() {
+        return Err("give at least one --configmap or --secret".into());
+    }
+    if a.dir.as_os_str().is_empty() {
+        return Err("--dir must not be empty".into());
+    }
+    Ok(refs)
+}
+
+/// The reload action: at most one of --reload-http, --process-name, --pid-file, --touch.
+pub fn action(r: &ReloadArgs) -> Result<Action, String> {
+    let given: Vec<&str> = [
+        ("--reload-http", r.reload_http.is_some()),
+        ("--process-name", r.process_name.is_some()),
+        ("--pid-file", r.pid_file.is_some()),
+        ("--touch", r.touch.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if given.len() > 1 {
+        return Err(format!(
+            "{} cannot be combined: choose one way to reload",
+            given.join(" and ")
+        ));
+    }
+    let sig = match &r.signal {
+        Some(s) => Some(signal::parse(s).map_err(|e| format!("--signal {e}"))?),
+        None => None,
+    };
+    let target = match (&r.process_name, &r.pid_file) {
+        (Some(name), _) if name.trim().is_empty() => {
+            return Err("--process-name must not be empty".into());
+        }
+        (Some(name), _) => Some(Target::ProcessName(name.clone())),
+        (_, Some(path)) => Some(Target::PidFile(path.clone())),
+        _ => None,
+    };
+    if let Some(t) = target {
+        return Ok(Action::Signal(
+            t,
+            sig.unwrap_or(nix::sys::signal::Signal::SIGHUP),
+        ));
+    }
+    if sig.is_some() {
+        return Err("--signal needs --process-name or --pid-file to say whom to signal".into());
+    }
+    if let Some(url) = &r.reload_http {
+        return HttpReload::new(
+            url,
+            &r.reload_http_method,
+            r.reload_http_status,
+            r.reload_http_timeout,
+            r.reload_http_retries,
+            r.reload_http_backoff,
+        )
+        .map(|h| Action::Http(Box::new(h)));
+    }
+    Ok(r.touch.clone().map_or(Action::None, Action::Touch))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use nix::sys::signal::Signal;
+
+    use super::*;
+    use crate::{cli::Cli, inpod::args::Command};
+
+    fn sidecar(args: &[&str]) -> crate::inpod::args::SidecarArgs {
+        let argv = ["kube-reloader", "sidecar", "--dir=/d"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Sidecar(s)) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn objects_need_one_and_a_namespace() {
+        let s = sidecar(&["--configmap=a", "--secret=x/b"]);
+        let refs = objects(&s.objects, Some("pod")).unwrap();
+        assert_eq!(refs[0].to_string(), "configmap pod/a");
+        assert_eq!(refs[1].to_string(), "secret x/b");
+        let twice = sidecar(&["--configmap=a", "--configmap=pod/a"]);
+        assert_eq!(objects(&twice.objects, Some("pod")).unwrap().len(), 1);
+        let e = objects(&sidecar(&[]).objects, Some("pod")).unwrap_err();
+        assert!(e.contains("--configmap or --secret"), "{e}");
+        let e = objects(&s.objects, None).unwrap_err();
+        assert!(e.contains("--configmap \"a\" has no namespace"), "{e}");
+    }
+
+    #[test]
+    fn one_action_at_most() {
+        assert!(matches!(action(&sidecar(&[]).reload), Ok(Action::None)));
+        let a = action(&sidecar(&["--process-name=nginx"]).reload).unwrap();
+        assert!(matches!(
+            a,
+            Action::Signal(Target::ProcessName(_), Signal::SIGHUP)
+        ));
+        let a = action(&sidecar(&["--pid-file=/p", "--signal=USR2"]).reload).unwrap();
+        assert!(matches!(
+            a,
+            Action::Signal(Target::PidFile(_), Signal::SIGUSR2)
+        ));
+        assert!(matches!(
+            action(&sidecar(&["--touch=/t"]).reload),
+            Ok(Action::Touch(_))
+        ));
+        let a = action(&sidecar(&["--reload-http=http://127.0.0.1:1/"]).reload).unwrap();
+        assert!(matches!(a, Action::Http(_)));
+
+        let e = action(&sidecar(&["--touch=/t", "--pid-file=/p"]).reload).unwrap_err();
+        assert!(
+            e.contains("--pid-file and --touch cannot be combined"),
+            "{e}"
+        );
+        let e = action(&sidecar(&["--signal=HUP"]).reload).unwrap_err();
+        assert!(e.contains("--signal needs"), "{e}");
+        let e = action(&sidecar(&["--process-name=x", "--signal=NOPE"]).reload).unwrap_err();
+        assert!(e.contains("--signal") && e.contains("NOPE"), "{e}");
+    }
+}

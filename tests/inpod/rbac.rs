@@ -1,0 +1,110 @@
+//! The Role documented in docs/in-pod.md (get, list, watch on the named objects only) is
+//! all the sidecar needs, and it really limits: another ConfigMap is forbidden.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use serde_json::json;
+
+use crate::{
+    common::{InPod, free_addr, read, tmpdir, until},
+    support::{TestNs, WAIT, kubectl, repo_root},
+};
+
+/// The YAML between the `rbac:begin` and `rbac:end` markers of docs/in-pod.md.
+fn documented_rbac() -> String {
+    let doc = std::fs::read_to_string(repo_root().join("docs/in-pod.md")).unwrap();
+    let block = doc
+        .split("<!-- rbac:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- rbac:end -->").next())
+        .expect("the rbac markers in docs/in-pod.md");
+    block
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A kubeconfig for the plane that authenticates with a token of `sa` in `ns`.
+fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
+    let jsonpath = |p: &str| {
+        kubectl(
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--minify",
+                "-o",
+                &format!("jsonpath={p}"),
+            ],
+            None,
+        )
+    };
+    let server = jsonpath("{.clusters[0].cluster.server}");
+    let ca = jsonpath("{.clusters[0].cluster.certificate-authority-data}");
+    let token = kubectl(&["create", "token", sa, "-n", ns, "--duration=1h"], None);
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{ "name": "plane", "cluster": { "server": server, "certificate-authority-data": ca } }],
+        "users": [{ "name": sa, "user": { "token": token.trim() } }],
+        "contexts": [{ "name": "sa", "context": { "cluster": "plane", "user": sa } }],
+        "current-context": "sa",
+    });
+    let path = tmpdir("kubeconfig").join(format!("{ns}-{sa}"));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_documented_role_is_enough_and_limits() {
+    let ns = TestNs::new("inpod-rbac").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app-config" }, "data": { "k": "1" } }))
+        .await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "other" }, "data": { "o": "1" } }))
+        .await;
+    ns.create::<Secret>(
+        json!({ "metadata": { "name": "app-secret" }, "stringData": { "s": "1" } }),
+    )
+    .await;
+    kubectl(
+        &["apply", "-n", &ns.name, "-f", "-"],
+        Some(&documented_rbac()),
+    );
+    let kubeconfig = service_account_kubeconfig(&ns.name, "app");
+
+    let dir = tmpdir("rbac");
+    let addr = free_addr();
+    let args: Vec<String> = vec![
+        "sidecar".into(),
+        "--configmap=app-config".into(),
+        "--secret=app-secret".into(),
+        format!("--dir={}", dir.display()),
+        "--debounce=100ms".into(),
+        format!("--http-addr={addr}"),
+    ];
+    let mut p = InPod::start_as(
+        &args,
+        &[("POD_NAMESPACE", &ns.name)],
+        Some(addr),
+        &kubeconfig,
+    );
+    p.ready().await;
+    assert_eq!(read(&dir.join("s")).as_deref(), Some("1"));
+    ns.merge_patch::<ConfigMap>("app-config", json!({ "data": { "k": "2" } }))
+        .await;
+    until("the change, watched with the limited Role", || {
+        read(&dir.join("k")).as_deref() == Some("2")
+    })
+    .await;
+
+    let args: Vec<String> = vec![
+        "init".into(),
+        "--configmap=other".into(),
+        format!("--dir={}", tmpdir("rbac-other").display()),
+        "--wait=3s".into(),
+    ];
+    let mut other = InPod::start_as(&args, &[("POD_NAMESPACE", &ns.name)], None, &kubeconfig);
+    assert_eq!(other.exit(WAIT).await.code(), Some(1), "{}", other.log());
+    assert!(other.log().contains("forbidden"), "{}", other.log());
+}
