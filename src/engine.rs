@@ -270,7 +270,10 @@ impl Engine {
                 }
             }
             Obs::Config(key, entry) => {
-                if !self.namespace_allowed(&key.namespace) {
+                // Configs of namespaces outside --namespace-selector are cached too (a hash
+                // each): the selection can change, and the Namespace stream may list after
+                // this one. They are filtered when they change (`on_config_change`).
+                if self.opts.namespace_ignored(&key.namespace) {
                     return;
                 }
                 let new_hash = entry.hash;
@@ -303,7 +306,7 @@ impl Engine {
                 self.refresh_csi_entry(&key);
             }
             Obs::CsiStatus(status) => {
-                if !self.namespace_allowed(&status.key.namespace) {
+                if self.opts.namespace_ignored(&status.key.namespace) {
                     return;
                 }
                 let class = status.class.clone();
@@ -437,6 +440,10 @@ impl Engine {
     }
 
     fn on_config_change(&mut self, key: &ConfigKey, flags: decide::ConfigFlags, deleted: bool) {
+        if !self.namespace_allowed(&key.namespace) {
+            tracing::debug!(config = %key, "namespace not selected; not reloading");
+            return;
+        }
         for facts in self.store.candidates(key) {
             let decision = decide::should_reload(
                 &self.opts.decide,

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::{Value, json};
-use support::{Binary, TestNs, WAIT, helm, kubectl, repo_root, try_tool, wait_for};
+use support::{
+    Binary, TestNs, WAIT, auto_deployment, configmap_refs, helm, kubectl, repo_root,
+    service_account_kubeconfig, try_tool, wait_for,
+};
 
 fn chart() -> String {
     repo_root()
@@ -190,36 +193,6 @@ fn bad_values_fail_with_a_message_naming_them() {
     }
 }
 
-/// A kubeconfig for the plane that authenticates with a token of `sa` in `ns`.
-fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
-    let jsonpath = |p: &str| {
-        kubectl(
-            &[
-                "config",
-                "view",
-                "--raw",
-                "--minify",
-                "-o",
-                &format!("jsonpath={p}"),
-            ],
-            None,
-        )
-    };
-    let server = jsonpath("{.clusters[0].cluster.server}");
-    let ca = jsonpath("{.clusters[0].cluster.certificate-authority-data}");
-    let token = kubectl(&["create", "token", sa, "-n", ns, "--duration=1h"], None);
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{ "name": "plane", "cluster": { "server": server, "certificate-authority-data": ca } }],
-        "users": [{ "name": sa, "user": { "token": token.trim() } }],
-        "contexts": [{ "name": "sa", "context": { "cluster": "plane", "user": sa } }],
-        "current-context": "sa",
-    });
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{ns}-{sa}.kubeconfig"));
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
-}
-
 /// The installed Deployment's container arguments, minus the HTTP address (the host
 /// run picks a free port).
 fn installed_args(ns: &str, name: &str) -> Vec<String> {
@@ -247,17 +220,7 @@ fn can_i(kubeconfig: &Path, verb: &str, resource: &str, ns: &str) -> bool {
 }
 
 fn app(name: &str) -> Value {
-    json!({
-        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "containers": [{ "name": "app", "image": "x",
-                                 "envFrom": [{ "configMapRef": { "name": "cfg" } }] }]
-            }}
-        }
-    })
+    auto_deployment(name, configmap_refs(&["cfg"]), json!([]))
 }
 
 async fn wait_rolled(ns: &TestNs) {

@@ -19,17 +19,7 @@ fn cm_hash(value: &str) -> String {
 }
 
 fn deployment(name: &str, config: &str) -> serde_json::Value {
-    json!({
-        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "containers": [{ "name": "app", "image": "x",
-                                 "envFrom": [{ "configMapRef": { "name": config } }] }]
-            }}
-        }
-    })
+    support::auto_deployment(name, support::configmap_refs(&[config]), json!([]))
 }
 
 /// The hash recorded in the pod template's `last-reloaded-from`, and the generation.

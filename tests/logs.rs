@@ -20,18 +20,9 @@ async fn secret_values_never_reach_the_log_even_at_trace_level() {
         json!({ "metadata": { "name": "db" }, "stringData": { "password": first } }),
     )
     .await;
-    ns.create::<Deployment>(json!({
-        "metadata": { "name": "app", "annotations": { "reloader.stakater.com/auto": "true" } },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": "app" } },
-            "template": { "metadata": { "labels": { "app": "app" } }, "spec": {
-                "containers": [{ "name": "app", "image": "x",
-                                 "envFrom": [{ "secretRef": { "name": "db" } }] }]
-            }}
-        }
-    }))
-    .await;
+    let refs = json!([{ "secretRef": { "name": "db" } }]);
+    ns.create::<Deployment>(support::auto_deployment("app", refs, json!([])))
+        .await;
     let scope = format!("--namespaces={}", ns.name);
     let state = format!("--state-namespace={}", ns.name);
     let args = [

@@ -689,3 +689,29 @@ async fn sync_after_restart_rolls_only_workloads_with_stale_markers() {
         "an up-to-date workload was written"
     );
 }
+
+#[tokio::test]
+async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
+    let late = TestNs::new("late-selected").await;
+    setup_auto_pair(&late, &TestNs::new("late-other").await).await;
+    let label = format!("late-{}", std::process::id());
+    let args = [format!("--namespace-selector={label}=yes")];
+    let _op = support::start_global_operator(&late, &[&args[0], "--coalesce-window=0s"]).await;
+    // Selected only now: its ConfigMap was listed while the namespace was not.
+    kubectl(
+        &["label", "namespace", &late.name, &format!("{label}=yes")],
+        None,
+    );
+    // Time for the Namespace watch to deliver the label (no timing is asserted); then one
+    // change must roll, though the ConfigMap was listed while unselected.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    late.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_env(
+        &late,
+        "w",
+        "STAKATER_CFG_CONFIGMAP",
+        "the first change after selection",
+    )
+    .await;
+}

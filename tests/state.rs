@@ -24,17 +24,7 @@ fn deployment(name: &str, config: &str, marker: Option<&str>) -> serde_json::Val
     let env = marker.map_or(json!([]), |v| {
         json!([{ "name": format!("STAKATER_{}_CONFIGMAP", config.to_uppercase()), "value": v }])
     });
-    json!({
-        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "containers": [{ "name": "app", "image": "x", "env": env,
-                                 "envFrom": [{ "configMapRef": { "name": config } }] }]
-            }}
-        }
-    })
+    support::auto_deployment(name, support::configmap_refs(&[config]), env)
 }
 
 fn env(d: &Deployment, var: &str) -> Option<String> {

@@ -19,23 +19,11 @@ use serde_json::{Value, json};
 use support::{Operator, TestNs, WAIT, start_operator, wait_for};
 
 fn deployment(name: &str, refs: Value) -> Value {
-    json!({
-        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "containers": [{ "name": "app", "image": "x", "envFrom": refs }]
-            }}
-        }
-    })
+    support::auto_deployment(name, refs, json!([]))
 }
 
 fn cm_refs(names: &[&str]) -> Value {
-    names
-        .iter()
-        .map(|n| json!({ "configMapRef": { "name": n } }))
-        .collect()
+    support::configmap_refs(names)
 }
 
 fn env(d: &Deployment, var: &str) -> Option<String> {

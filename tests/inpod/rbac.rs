@@ -1,14 +1,12 @@
 //! The Role documented in docs/in-pod.md (get, list, watch on the named objects only) is
 //! all the sidecar needs, and it really limits: another ConfigMap is forbidden.
 
-use std::path::PathBuf;
-
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::json;
 
 use crate::{
     common::{InPod, free_addr, read, tmpdir, until},
-    support::{TestNs, WAIT, kubectl, repo_root},
+    support::{TestNs, WAIT, kubectl, repo_root, service_account_kubeconfig},
 };
 
 /// The YAML between the `rbac:begin` and `rbac:end` markers of docs/in-pod.md.
@@ -24,36 +22,6 @@ fn documented_rbac() -> String {
         .filter(|l| !l.starts_with("```"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A kubeconfig for the plane that authenticates with a token of `sa` in `ns`.
-fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
-    let jsonpath = |p: &str| {
-        kubectl(
-            &[
-                "config",
-                "view",
-                "--raw",
-                "--minify",
-                "-o",
-                &format!("jsonpath={p}"),
-            ],
-            None,
-        )
-    };
-    let server = jsonpath("{.clusters[0].cluster.server}");
-    let ca = jsonpath("{.clusters[0].cluster.certificate-authority-data}");
-    let token = kubectl(&["create", "token", sa, "-n", ns, "--duration=1h"], None);
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{ "name": "plane", "cluster": { "server": server, "certificate-authority-data": ca } }],
-        "users": [{ "name": sa, "user": { "token": token.trim() } }],
-        "contexts": [{ "name": "sa", "context": { "cluster": "plane", "user": sa } }],
-        "current-context": "sa",
-    });
-    let path = tmpdir("kubeconfig").join(format!("{ns}-{sa}"));
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
 }
 
 #[tokio::test]

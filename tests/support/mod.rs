@@ -436,3 +436,59 @@ impl Binary {
         self.child.kill().await.expect("SIGKILL");
     }
 }
+
+/// An auto-annotated Deployment (no replicas) whose container `app` has `env` and `envFrom`.
+pub fn auto_deployment(
+    name: &str,
+    env_from: serde_json::Value,
+    env: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": {
+                "containers": [{ "name": "app", "image": "x", "env": env, "envFrom": env_from }]
+            }}
+        }
+    })
+}
+
+/// `envFrom` entries for ConfigMaps.
+pub fn configmap_refs(names: &[&str]) -> serde_json::Value {
+    names
+        .iter()
+        .map(|n| serde_json::json!({ "configMapRef": { "name": n } }))
+        .collect()
+}
+
+/// A kubeconfig for the plane that authenticates with a token of ServiceAccount `sa` in `ns`.
+pub fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
+    let jsonpath = |p: &str| {
+        kubectl(
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--minify",
+                "-o",
+                &format!("jsonpath={p}"),
+            ],
+            None,
+        )
+    };
+    let server = jsonpath("{.clusters[0].cluster.server}");
+    let ca = jsonpath("{.clusters[0].cluster.certificate-authority-data}");
+    let token = kubectl(&["create", "token", sa, "-n", ns, "--duration=1h"], None);
+    let config = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{ "name": "plane", "cluster": { "server": server, "certificate-authority-data": ca } }],
+        "users": [{ "name": sa, "user": { "token": token.trim() } }],
+        "contexts": [{ "name": "sa", "context": { "cluster": "plane", "user": sa } }],
+        "current-context": "sa",
+    });
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{ns}-{sa}.kubeconfig"));
+    std::fs::write(&path, config.to_string()).expect("write the kubeconfig");
+    path
+}
