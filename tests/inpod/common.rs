@@ -25,8 +25,12 @@ fn unique(prefix: &str) -> String {
 }
 
 /// A fresh empty directory under the target's temp dir.
+/// A fresh directory under the system temp dir, not the target dir: the target dir may sit
+/// under a home only root can enter (`/root/.cache/...` in CI), and one test runs as nobody.
 pub fn tmpdir(prefix: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique(prefix));
+    let d = std::env::temp_dir()
+        .join("kube-reloader-inpod-tests")
+        .join(unique(prefix));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create a temp dir");
     d

@@ -1,0 +1,236 @@
+//! Bad input, as a table: each case sets up its own workload and configs in one namespace
+//! served by one operator, makes its change and checks its expected outcome (a reload, a
+//! Warning Event, or a documented skip). Afterwards a sentinel proves the operator still
+//! serves everyone else. Documented in docs/reliability.md.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    ByteString,
+    api::{apps::v1::Deployment, core::v1::ConfigMap, events::v1::Event},
+};
+use kube_reloader::hash;
+use serde_json::{Value, json};
+use support::{TestNs, WAIT, start_operator, wait_for};
+
+fn workload(name: &str, annotations: Value, env_from: &[&str]) -> Value {
+    let refs: Vec<Value> = env_from
+        .iter()
+        .map(|c| json!({ "configMapRef": { "name": c } }))
+        .collect();
+    json!({
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": {
+                "containers": [{ "name": "app", "image": "x", "envFrom": refs }]
+            }}
+        }
+    })
+}
+
+fn cm(name: &str, value: &str) -> Value {
+    json!({ "metadata": { "name": name }, "data": { "k": value } })
+}
+
+fn cm_hash(value: &str) -> String {
+    hash::configmap_hash(Some(&BTreeMap::from([("k".into(), value.into())])), None).to_string()
+}
+
+async fn env(ns: &TestNs, workload: &str, var: &str) -> Option<String> {
+    let d = ns.get::<Deployment>(workload).await;
+    let c = d.spec.template.spec?.containers.into_iter().next()?;
+    c.env?.into_iter().find(|e| e.name == var)?.value
+}
+
+async fn wait_env(ns: &TestNs, workload: &str, var: &str, want: &str) {
+    let what = format!("{workload}: {var}={want}");
+    wait_for(&what, WAIT, || async {
+        match env(ns, workload, var).await {
+            Some(v) if v == want => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+}
+
+async fn warnings(ns: &TestNs, workload: &str, reason: &str) -> Vec<String> {
+    ns.list::<Event>()
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(workload))
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
+}
+
+async fn generation(ns: &TestNs, name: &str) -> i64 {
+    let d = ns.get::<Deployment>(name).await;
+    d.metadata.generation.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
+    let ns = TestNs::new("badinput").await;
+    let auto = json!({ "reloader.stakater.com/auto": "true" });
+
+    // Setup, one row per case.
+    ns.create::<ConfigMap>(cm("good", "1")).await;
+    ns.create::<Deployment>(workload(
+        "bad-regex",
+        json!({ "configmap.reloader.stakater.com/reload": "good,([" }),
+        &[],
+    ))
+    .await;
+    ns.create::<ConfigMap>(cm("paused-cfg", "1")).await;
+    let bad_pause = json!({
+        "reloader.stakater.com/auto": "true",
+        "deployment.reloader.stakater.com/pause-period": "five minutes"
+    });
+    ns.create::<Deployment>(workload("bad-pause", bad_pause, &["paused-cfg"]))
+        .await;
+    let many: Vec<String> = (0..10_000).map(|i| format!("name-{i}")).collect();
+    let listed = json!({ "configmap.reloader.stakater.com/reload": many.join(",") });
+    ns.create::<ConfigMap>(cm("name-9999", "1")).await;
+    ns.create::<Deployment>(workload("ten-thousand-names", listed, &[]))
+        .await;
+    let big_value = "x".repeat(1024 * 1024 - 512);
+    ns.create::<ConfigMap>(cm("big", &big_value)).await;
+    ns.create::<Deployment>(workload("uses-big", auto.clone(), &["big"]))
+        .await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "bin" },
+        "binaryData": { "blob": "AAEC/w==" } }))
+        .await;
+    ns.create::<Deployment>(workload("uses-bin", auto.clone(), &["bin"]))
+        .await;
+    ns.create::<ConfigMap>(cm("a-b", "1")).await;
+    ns.create::<ConfigMap>(cm("a.b", "1")).await;
+    ns.create::<Deployment>(workload("collide", auto.clone(), &["a-b", "a.b"]))
+        .await;
+    ns.create::<ConfigMap>(cm("unused", "1")).await;
+    ns.create::<Deployment>(workload("references-nothing", auto.clone(), &[]))
+        .await;
+    ns.create::<ConfigMap>(cm("doomed-cfg", "1")).await;
+    ns.create::<Deployment>(workload("doomed", auto.clone(), &["doomed-cfg"]))
+        .await;
+    ns.create::<ConfigMap>(cm("sentinel-cfg", "1")).await;
+    ns.create::<Deployment>(workload("sentinel", auto.clone(), &["sentinel-cfg"]))
+        .await;
+    // A window long enough to delete `doomed` while its reload is pending.
+    let op = start_operator(&ns, &["--coalesce-window=3s"]).await;
+
+    // Invalid regex item: one Warning Event; the valid item still reloads.
+    let w = wait_for("InvalidAnnotation on bad-regex", WAIT, || async {
+        let w = warnings(&ns, "bad-regex", "InvalidAnnotation").await;
+        if w.is_empty() { Err("none") } else { Ok(w) }
+    })
+    .await;
+    assert!(w[0].contains("(["), "{w:?}");
+    ns.merge_patch::<ConfigMap>("good", json!({ "data": { "k": "2" } }))
+        .await;
+
+    // Bad pause-period: a Warning Event; the reload goes out without a pause.
+    wait_for("InvalidAnnotation on bad-pause", WAIT, || async {
+        let w = warnings(&ns, "bad-pause", "InvalidAnnotation").await;
+        if w.iter().any(|n| n.contains("five minutes")) {
+            Ok(())
+        } else {
+            Err(w)
+        }
+    })
+    .await;
+    ns.merge_patch::<ConfigMap>("paused-cfg", json!({ "data": { "k": "2" } }))
+        .await;
+
+    // 10,000 names in one annotation; a 1 MiB ConfigMap; binaryData.
+    ns.merge_patch::<ConfigMap>("name-9999", json!({ "data": { "k": "2" } }))
+        .await;
+    let big_new = "y".repeat(1024 * 1024 - 512);
+    ns.merge_patch::<ConfigMap>("big", json!({ "data": { "k": big_new } }))
+        .await;
+    ns.merge_patch::<ConfigMap>("bin", json!({ "binaryData": { "blob": "AQID" } }))
+        .await;
+
+    // A config referenced by nobody under auto: a documented skip (nothing to roll).
+    ns.merge_patch::<ConfigMap>("unused", json!({ "data": { "k": "2" } }))
+        .await;
+
+    // The workload is deleted while its reload waits in the coalescing window.
+    ns.merge_patch::<ConfigMap>("doomed-cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    ns.api::<Deployment>()
+        .delete("doomed", &Default::default())
+        .await
+        .expect("delete doomed");
+
+    wait_env(&ns, "bad-regex", "STAKATER_GOOD_CONFIGMAP", &cm_hash("2")).await;
+    wait_env(
+        &ns,
+        "bad-pause",
+        "STAKATER_PAUSED_CFG_CONFIGMAP",
+        &cm_hash("2"),
+    )
+    .await;
+    let paused = ns.get::<Deployment>("bad-pause").await.spec.paused;
+    assert_ne!(paused, Some(true), "an invalid pause-period must not pause");
+    wait_env(
+        &ns,
+        "ten-thousand-names",
+        "STAKATER_NAME_9999_CONFIGMAP",
+        &cm_hash("2"),
+    )
+    .await;
+    wait_env(
+        &ns,
+        "uses-big",
+        "STAKATER_BIG_CONFIGMAP",
+        &cm_hash(&big_new),
+    )
+    .await;
+    let bin = BTreeMap::from([("blob".to_owned(), ByteString(vec![1, 2, 3]))]);
+    let bin_hash = hash::configmap_hash(None, Some(&bin)).to_string();
+    wait_env(&ns, "uses-bin", "STAKATER_BIN_CONFIGMAP", &bin_hash).await;
+
+    // Colliding env names (`a-b` and `a.b` are both A_B, as in stakater): the variable holds
+    // the hash of whichever changed last, and each change rolls.
+    ns.merge_patch::<ConfigMap>("a-b", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_env(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("2")).await;
+    ns.merge_patch::<ConfigMap>("a.b", json!({ "data": { "k": "3" } }))
+        .await;
+    wait_env(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("3")).await;
+
+    // Everyone else is still served, after every case above.
+    ns.merge_patch::<ConfigMap>("sentinel-cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_env(
+        &ns,
+        "sentinel",
+        "STAKATER_SENTINEL_CFG_CONFIGMAP",
+        &cm_hash("2"),
+    )
+    .await;
+    assert_eq!(
+        generation(&ns, "references-nothing").await,
+        1,
+        "rolled for nothing"
+    );
+    assert!(
+        ns.api::<Deployment>()
+            .get_opt("doomed")
+            .await
+            .unwrap()
+            .is_none(),
+        "the deleted workload came back"
+    );
+    let (code, _) = op.http_get("/ready").await;
+    assert_eq!(code, 200, "the operator stopped serving");
+    let failed = support::sample(
+        &op.http_get("/metrics").await.1,
+        "kube_reloader_errors_total{kind=\"write\"}",
+    );
+    assert_eq!(failed.unwrap_or(0.0), 0.0, "a write failed");
+}
