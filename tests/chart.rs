@@ -224,17 +224,7 @@ fn app(name: &str) -> Value {
 }
 
 async fn wait_rolled(ns: &TestNs) {
-    wait_for("the workload rolled", WAIT, || async {
-        let d = ns.get::<Deployment>("app").await;
-        let c = &d.spec.template.spec.as_ref().unwrap().containers[0];
-        let rolled = c
-            .env
-            .iter()
-            .flatten()
-            .any(|e| e.name == "STAKATER_CFG_CONFIGMAP");
-        if rolled { Ok(()) } else { Err("no marker yet") }
-    })
-    .await;
+    support::wait_marker(ns, "app", "STAKATER_CFG_CONFIGMAP").await;
 }
 
 /// Runs the binary as the installed release's ServiceAccount with its rendered args.

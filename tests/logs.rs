@@ -34,17 +34,7 @@ async fn secret_values_never_reach_the_log_even_at_trace_level() {
     let bin = Binary::spawn(&ns.name, &args, &[]).await;
     ns.merge_patch::<Secret>("db", json!({ "stringData": { "password": second } }))
         .await;
-    wait_for("the Deployment rolled", WAIT, || async {
-        let d = ns.get::<Deployment>("app").await;
-        let c = &d.spec.template.spec.as_ref().unwrap().containers[0];
-        let rolled = c
-            .env
-            .iter()
-            .flatten()
-            .any(|e| e.name == "STAKATER_DB_SECRET");
-        if rolled { Ok(()) } else { Err("not yet") }
-    })
-    .await;
+    support::wait_marker(&ns, "app", "STAKATER_DB_SECRET").await;
     let log = bin.log();
     assert!(
         log.contains("reloaded"),

@@ -16,20 +16,10 @@ use serde_json::{Value, json};
 use support::{TestNs, WAIT, start_operator, wait_for};
 
 fn workload(name: &str, annotations: Value, env_from: &[&str]) -> Value {
-    let refs: Vec<Value> = env_from
-        .iter()
-        .map(|c| json!({ "configMapRef": { "name": c } }))
-        .collect();
-    json!({
-        "metadata": { "name": name, "annotations": annotations },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "containers": [{ "name": "app", "image": "x", "envFrom": refs }]
-            }}
-        }
-    })
+    let pod = json!({ "containers": [
+        { "name": "app", "image": "x", "envFrom": support::configmap_refs(env_from) }
+    ]});
+    support::deployment(name, annotations, pod)
 }
 
 fn cm(name: &str, value: &str) -> Value {

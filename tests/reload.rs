@@ -15,38 +15,7 @@ use k8s_openapi::{
 };
 use kube_reloader::{hash, strategy::ReloadSource};
 use serde_json::json;
-use support::{TestNs, WAIT, kubectl, start_operator, wait_for};
-
-fn deployment(
-    name: &str,
-    annotations: serde_json::Value,
-    pod: serde_json::Value,
-) -> serde_json::Value {
-    json!({
-        "metadata": { "name": name, "annotations": annotations },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": pod }
-        }
-    })
-}
-
-fn env_of(d: &Deployment, container: &str, var: &str) -> Option<String> {
-    d.spec
-        .template
-        .spec
-        .as_ref()?
-        .containers
-        .iter()
-        .find(|c| c.name == container)?
-        .env
-        .as_ref()?
-        .iter()
-        .find(|e| e.name == var)?
-        .value
-        .clone()
-}
+use support::{TestNs, WAIT, deployment, env_of, kubectl, start_operator, wait_for};
 
 /// Waits until container `app` of Deployment `name` has env var `var`; returns its value.
 async fn wait_env(ns: &TestNs, name: &str, var: &str, what: &str) -> String {

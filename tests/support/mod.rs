@@ -437,22 +437,64 @@ impl Binary {
     }
 }
 
-/// An auto-annotated Deployment (no replicas) whose container `app` has `env` and `envFrom`.
+/// A Deployment with no replicas, its annotations and pod spec.
+pub fn deployment(
+    name: &str,
+    annotations: serde_json::Value,
+    pod: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": {
+            "replicas": 0,
+            "selector": { "matchLabels": { "app": name } },
+            "template": { "metadata": { "labels": { "app": name } }, "spec": pod }
+        }
+    })
+}
+
+/// An auto-annotated Deployment whose container `app` has `env` and `envFrom`.
 pub fn auto_deployment(
     name: &str,
     env_from: serde_json::Value,
     env: serde_json::Value,
 ) -> serde_json::Value {
-    serde_json::json!({
-        "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "containers": [{ "name": "app", "image": "x", "env": env, "envFrom": env_from }]
-            }}
-        }
+    let auto = serde_json::json!({ "reloader.stakater.com/auto": "true" });
+    let pod = serde_json::json!({ "containers": [
+        { "name": "app", "image": "x", "env": env, "envFrom": env_from }
+    ]});
+    deployment(name, auto, pod)
+}
+
+/// The value of env var `var` on `container` of a Deployment's template.
+pub fn env_of(
+    d: &k8s_openapi::api::apps::v1::Deployment,
+    container: &str,
+    var: &str,
+) -> Option<String> {
+    let c = d
+        .spec
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == container)?;
+    c.env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == var)?
+        .value
+        .clone()
+}
+
+/// Waits until container `app` of Deployment `name` carries `var`; returns its value.
+pub async fn wait_marker(ns: &TestNs, name: &str, var: &str) -> String {
+    wait_for(&format!("{name}: {var}"), WAIT, || async {
+        let d = ns.get::<k8s_openapi::api::apps::v1::Deployment>(name).await;
+        env_of(&d, "app", var).ok_or("not yet")
     })
+    .await
 }
 
 /// `envFrom` entries for ConfigMaps.
