@@ -1,0 +1,186 @@
+//! Faults against the real API server: the operator SIGKILLed at random moments during a
+//! stream of changes, and other writers (an HPA-like scaler, a GitOps re-apply loop)
+//! working on the same Deployment while reloads happen.
+
+mod support;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use kube::api::{Patch, PatchParams};
+use kube_reloader::hash;
+use serde_json::json;
+use support::{Binary, TestNs, WAIT, auto_deployment, configmap_refs, env_of, kubectl, wait_for};
+
+fn cm_hash(value: &str) -> String {
+    hash::configmap_hash(Some(&BTreeMap::from([("k".into(), value.into())])), None).to_string()
+}
+
+/// A small deterministic generator; the seed is printed so a failure can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+async fn operator(ns: &TestNs, run: usize) -> Binary {
+    let (scope, state) = (
+        format!("--namespaces={}", ns.name),
+        format!("--state-namespace={}", ns.name),
+    );
+    let args = [scope.as_str(), state.as_str(), "--coalesce-window=0s"];
+    Binary::spawn(&format!("{}-{run}", ns.name), &args, &[]).await
+}
+
+#[tokio::test]
+async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_changed() {
+    let ns = TestNs::new("killstream").await;
+    let seed = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::process::id() as u64);
+    eprintln!("seed {seed} (SEED=… replays it)");
+    let mut rng = Lcg(seed);
+    let n = 50;
+    for i in 0..n {
+        let cm = format!("cfg-{i}");
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": cm }, "data": { "k": "0" } }))
+            .await;
+        ns.create::<Deployment>(auto_deployment(
+            &format!("app-{i}"),
+            configmap_refs(&[&cm]),
+            json!([]),
+        ))
+        .await;
+    }
+    let mut op = operator(&ns, 0).await;
+    let mut changes = vec![0u32; n];
+    let kills: Vec<u64> = (0..4).map(|_| rng.next(200)).collect();
+    for step in 0..200u64 {
+        let i = rng.next(n as u64) as usize;
+        changes[i] += 1;
+        let patch = json!({ "data": { "k": changes[i].to_string() } });
+        ns.api::<ConfigMap>()
+            .patch(
+                &format!("cfg-{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .expect("change");
+        if kills.contains(&step) {
+            op.sigkill().await;
+            op = operator(&ns, step as usize + 1).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.next(60))).await;
+    }
+    for (i, count) in changes.iter().enumerate() {
+        let name = format!("app-{i}");
+        let want = cm_hash(&count.to_string());
+        let d = wait_for(&format!("{name}: the final hash"), WAIT, || async {
+            let d = ns.get::<Deployment>(&name).await;
+            let have = env_of(&d, "app", &format!("STAKATER_CFG_{i}_CONFIGMAP"));
+            if *count == 0 || have.as_deref() == Some(want.as_str()) {
+                Ok(d)
+            } else {
+                Err(have)
+            }
+        })
+        .await;
+        let rollouts = d.metadata.generation.unwrap_or(1) - 1;
+        assert!(
+            rollouts <= i64::from(*count),
+            "{name} rolled {rollouts} times for {count} changes (seed {seed})"
+        );
+    }
+    op.sigkill().await;
+}
+
+#[tokio::test]
+async fn scaler_and_gitops_writers_keep_their_fields_while_reloads_land() {
+    let ns = TestNs::new("writers").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "0" } }))
+        .await;
+    // The GitOps manifest leaves replicas to the scaler, as it must with an HPA.
+    let manifest = |version: u32| {
+        let mut d = auto_deployment("web", configmap_refs(&["cfg"]), json!([]));
+        d["apiVersion"] = json!("apps/v1");
+        d["kind"] = json!("Deployment");
+        d["metadata"]["namespace"] = json!(ns.name);
+        d["metadata"]["labels"] = json!({ "gitops-revision": version.to_string() });
+        d["spec"].as_object_mut().unwrap().remove("replicas");
+        d.to_string()
+    };
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=gitops",
+            "-f",
+            "-",
+        ],
+        Some(&manifest(0)),
+    );
+    let op = operator(&ns, 0).await;
+    let deploys = ns.api::<Deployment>();
+    let (mut replicas, mut revision, mut value) = (1, 0, 0);
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        replicas = replicas % 4 + 1;
+        let scale = json!({ "spec": { "replicas": replicas } });
+        deploys
+            .patch_scale("web", &PatchParams::default(), &Patch::Merge(&scale))
+            .await
+            .expect("scale");
+        revision += 1;
+        kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=gitops",
+                "-f",
+                "-",
+            ],
+            Some(&manifest(revision)),
+        );
+        value += 1;
+        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": value.to_string() } }))
+            .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let want = cm_hash(&value.to_string());
+    let d = wait_for("the last change reloaded", WAIT, || async {
+        let d = ns.get::<Deployment>("web").await;
+        match env_of(&d, "app", "STAKATER_CFG_CONFIGMAP") {
+            Some(v) if v == want => Ok(d),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(
+        d.spec.replicas,
+        Some(replicas),
+        "the scaler's replicas were clobbered"
+    );
+    let label = d
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .remove("gitops-revision");
+    assert_eq!(
+        label,
+        Some(revision.to_string()),
+        "the GitOps label was clobbered"
+    );
+    let failed = op
+        .metric("kube_reloader_errors_total{kind=\"write\"}")
+        .await;
+    assert_eq!(failed.unwrap_or(0.0), 0.0, "reload writes failed");
+    op.sigkill().await;
+}
