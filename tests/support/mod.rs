@@ -534,3 +534,75 @@ pub fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
     std::fs::write(&path, config.to_string()).expect("write the kubeconfig");
     path
 }
+
+/// A TCP proxy in front of the API server that a test can cut (every connection dropped,
+/// new ones refused) and restore. TLS passes through untouched.
+pub struct CutProxy {
+    pub addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl CutProxy {
+    /// A proxy to the test plane's API server.
+    pub async fn to_api_server() -> CutProxy {
+        let text = std::fs::read_to_string(control_plane()).expect("read the kubeconfig");
+        let target: std::net::SocketAddr = api_server_addr(&text).parse().expect("ip:port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let p = CutProxy {
+            addr: listener.local_addr().expect("local addr"),
+            up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            conns: std::sync::Arc::default(),
+        };
+        let (up, conns) = (p.up.clone(), p.conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused while cut
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        p
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The admin kubeconfig, pointed at this proxy.
+    pub fn kubeconfig(&self) -> PathBuf {
+        let text = std::fs::read_to_string(control_plane()).expect("read the kubeconfig");
+        let path = std::env::temp_dir().join(format!(
+            "kube-reloader-via-{}-{}.kubeconfig",
+            std::process::id(),
+            self.addr.port()
+        ));
+        let rewritten = text.replace(api_server_addr(&text), &self.addr.to_string());
+        std::fs::write(&path, rewritten).expect("write the kubeconfig");
+        path
+    }
+}
+
+/// The `ip:port` of the kubeconfig's server.
+fn api_server_addr(kubeconfig: &str) -> &str {
+    kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://"))
+        .expect("a server line in the kubeconfig")
+        .trim()
+}
