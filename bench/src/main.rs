@@ -27,7 +27,7 @@ struct Args {
     /// Tiny sizes: a smoke test of the benchmark itself.
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: s1, s2 (with s5), s3, s4.
+    /// Run one scenario only: s1, s2 (with s5), s3, s4, or soak (never part of a full run).
     #[arg(long)]
     scenario: Option<String>,
     /// The reloader under test; it must accept stakater's flags.
@@ -76,6 +76,26 @@ async fn run(args: Args) -> Result<(), String> {
         run: format!("{}", secs % 1_000_000),
     };
     let wants = |s: &str| args.scenario.as_deref().is_none_or(|x| x == s);
+    if args.scenario.as_deref() == Some("soak") {
+        eprintln!(
+            "==> soak: 10 changes/s across 50 workloads for {:?}",
+            sz.soak
+        );
+        let samples = scenarios::soak(&ctx, &sz).await?;
+        let mut csv = String::from("seconds,rss_mib,fds\n");
+        for s in &samples {
+            csv.push_str(&format!("{:.1},{:.2},{}\n", s.at_s, s.rss_mib, s.fds));
+        }
+        std::fs::write(args.out.join("soak.csv"), csv).map_err(|e| e.to_string())?;
+        let (first, last) = (samples.first(), samples.last());
+        if let (Some(a), Some(b)) = (first, last) {
+            println!(
+                "soak: RSS {:.1} -> {:.1} MiB, fds {} -> {} over {:.0}s; samples in soak.csv",
+                a.rss_mib, b.rss_mib, a.fds, b.fds, b.at_s
+            );
+        }
+        return Ok(());
+    }
     let mut r = Results::default();
     if wants("s1") {
         eprintln!(
