@@ -185,10 +185,6 @@ pub struct RuleSource {
     pub search: Option<String>,
 }
 
-fn idx(kind: ConfigKind) -> usize {
-    kind.index()
-}
-
 impl RuleSource {
     pub fn parse(keys: &AnnotationKeys, annotations: Option<&BTreeMap<String, String>>) -> Self {
         let get = |k: &str| annotations.and_then(|a| a.get(k)).cloned();
@@ -198,18 +194,18 @@ impl RuleSource {
             ..Default::default()
         };
         for kind in ConfigKind::ALL {
-            src.typed_auto[idx(kind)] = get(keys.typed_auto(kind));
-            src.reload[idx(kind)] = get(keys.reload(kind)).map(|v| NamePatterns::parse(&v));
+            src.typed_auto[kind.index()] = get(keys.typed_auto(kind));
+            src.reload[kind.index()] = get(keys.reload(kind)).map(|v| NamePatterns::parse(&v));
         }
         src
     }
 
     pub fn typed_auto(&self, kind: ConfigKind) -> Option<&str> {
-        self.typed_auto[idx(kind)].as_deref()
+        self.typed_auto[kind.index()].as_deref()
     }
 
     pub fn reload(&self, kind: ConfigKind) -> Option<&NamePatterns> {
-        self.reload[idx(kind)].as_ref()
+        self.reload[kind.index()].as_ref()
     }
 
     /// Stakater reads the pod template only when none of these four is on the metadata.
@@ -284,7 +280,7 @@ impl WorkloadRules {
             rules.template = RuleSource::parse(keys, template);
         }
         for kind in ConfigKind::ALL {
-            rules.exclude[idx(kind)] = get(keys.exclude(kind)).map(|v| {
+            rules.exclude[kind.index()] = get(keys.exclude(kind)).map(|v| {
                 v.split(',')
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty())
@@ -304,7 +300,7 @@ impl WorkloadRules {
     }
 
     pub fn excludes(&self, kind: ConfigKind, name: &str) -> bool {
-        self.exclude[idx(kind)]
+        self.exclude[kind.index()]
             .as_ref()
             .is_some_and(|l| l.iter().any(|n| n == name))
     }

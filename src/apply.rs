@@ -229,10 +229,7 @@ impl Applier {
             spec: Some(spec),
             status: None,
         };
-        let pp = PostParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
+        let pp = post_params();
         Api::<Job>::namespaced(self.client.clone(), ns)
             .create(&pp, &job)
             .await?;
@@ -285,10 +282,7 @@ impl Applier {
             }
             apply_markers(&mut spec.template, &write.markers);
         }
-        let pp = PostParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
+        let pp = post_params();
         // The old Job may still be on its way out; creating under its name waits for that.
         for _ in 0..50 {
             match api.create(&pp, &job).await {
@@ -301,10 +295,6 @@ impl Applier {
         api.create(&pp, &job).await.map(|_| ())
     }
 
-    fn rollouts(&self, ns: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), ns, &crate::watch::rollout_resource())
-    }
-
     /// `rollout-strategy: restart`: Argo restarts the pods; the template (and Git) stay as
     /// they are. A JSON merge patch, since strategic merge does not work on CRDs.
     async fn restart_rollout(&self, facts: &WorkloadFacts) -> kube::Result<()> {
@@ -312,7 +302,7 @@ impl Applier {
             k8s_openapi::jiff::Timestamp::now(),
         );
         let body = json!({ "metadata": { "uid": facts.uid }, "spec": { "restartAt": now } });
-        let api = self.rollouts(&facts.key.namespace);
+        let api = self.api(WorkloadKind::Rollout, &facts.key.namespace);
         api.patch(&facts.key.name, &self.params(), &Patch::Merge(&body))
             .await?;
         Ok(())
@@ -321,11 +311,8 @@ impl Applier {
     /// The default Rollout reload: the template changed in place and written back with
     /// its resourceVersion (a conflict re-reads and retries).
     async fn update_rollout(&self, facts: &WorkloadFacts, write: &Write) -> kube::Result<()> {
-        let api = self.rollouts(&facts.key.namespace);
-        let pp = PostParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
+        let api = self.api(WorkloadKind::Rollout, &facts.key.namespace);
+        let pp = post_params();
         let mut attempt = 0;
         loop {
             let mut obj = api.get(&facts.key.name).await?;
@@ -432,5 +419,13 @@ impl Applier {
                 }
             }
         }
+    }
+}
+
+/// Creates and replaces under our field manager.
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
     }
 }

@@ -38,25 +38,10 @@ pub fn status_resource() -> ApiResource {
     )
 }
 
-/// Whether the CSI driver's API is served; without it the watches would fail forever.
+/// Whether the CSI driver's API is served (see `watch::api_served`).
 pub async fn installed(client: &Client) -> bool {
-    match client.list_api_group_resources(GROUP_VERSION).await {
-        Ok(list)
-            if ["secretproviderclasses", "secretproviderclasspodstatuses"]
-                .iter()
-                .all(|n| list.resources.iter().any(|r| r.name == *n)) =>
-        {
-            true
-        }
-        other => {
-            let why = other
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "resources missing".into());
-            tracing::warn!(%why, "--enable-csi-integration is on but {GROUP_VERSION} secretproviderclasses/secretproviderclasspodstatuses are not served; CSI is not watched");
-            false
-        }
-    }
+    let plurals = ["secretproviderclasses", "secretproviderclasspodstatuses"];
+    crate::watch::api_served(client, GROUP_VERSION, &plurals, "--enable-csi-integration").await
 }
 
 /// One SecretProviderClassPodStatus, by namespace and name.

@@ -610,29 +610,38 @@ impl Engine {
                 m.latency.get_or_create(&kind).observe(seen);
             }
             WriteOutcome::Gone => {}
-            WriteOutcome::Retry { .. } => {
+            WriteOutcome::Retry { attempts } => {
                 m.reload_executed(&done.key.namespace, false);
                 m.error("write");
+                self.requeue(done.key, done.items, done.first_seen, attempts);
             }
         }
-        if let WriteOutcome::Retry { attempts } = done.outcome {
-            let backoff = Duration::from_millis(500 * 2u64.pow(attempts.min(7)));
-            let p = self.pending.entry(done.key).or_insert_with(|| Pending {
-                items: Vec::new(),
-                first_seen: done.first_seen,
-                due: Instant::now(),
-                attempts,
-            });
-            p.first_seen = p.first_seen.min(done.first_seen);
-            // Newer items for the same config (arrived meanwhile) win over the failed ones.
-            for item in done.items {
-                if !p.items.iter().any(|i| i.config == item.config) {
-                    p.items.push(item);
-                }
+    }
+
+    /// A failed write goes back to pending with backoff; newer items for the same config
+    /// (arrived meanwhile) win over the failed ones.
+    fn requeue(
+        &mut self,
+        key: WorkloadKey,
+        items: Vec<PendingItem>,
+        first_seen: Instant,
+        attempts: u32,
+    ) {
+        let backoff = Duration::from_millis(500 * 2u64.pow(attempts.min(7)));
+        let p = self.pending.entry(key).or_insert_with(|| Pending {
+            items: Vec::new(),
+            first_seen,
+            due: Instant::now(),
+            attempts,
+        });
+        p.first_seen = p.first_seen.min(first_seen);
+        for item in items {
+            if !p.items.iter().any(|i| i.config == item.config) {
+                p.items.push(item);
             }
-            p.attempts = attempts;
-            p.due = Instant::now() + backoff;
         }
+        p.attempts = attempts;
+        p.due = Instant::now() + backoff;
     }
 }
 

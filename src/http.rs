@@ -36,9 +36,10 @@ async fn ready_handler(State(st): State<AppState>) -> (StatusCode, &'static str)
 }
 
 async fn metrics_handler(State(st): State<AppState>) -> impl IntoResponse {
-    // Prometheus text 0.0.4: stakater's `…_total_by_namespace` name is valid there.
-    let ct = "text/plain; version=0.0.4; charset=utf-8";
-    ([(header::CONTENT_TYPE, ct)], st.metrics.encode())
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        st.metrics.encode(),
+    )
 }
 
 pub async fn serve(addr: &str, ready_rx: watch::Receiver<bool>, m: Metrics) -> std::io::Result<()> {

@@ -38,15 +38,7 @@ async fn client() -> Result<kube::Client, Fail> {
         .map_err(|e| Fail::Run(format!("cannot build a Kubernetes client: {e}")))
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
+use crate::operator::terminated;
 
 fn log_args(cmd: &Command) -> &LogArgs {
     match cmd {

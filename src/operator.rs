@@ -105,16 +105,18 @@ pub async fn main(opts: Options) -> Result<(), String> {
     let addr = opts.http_addr.clone();
     let m = metrics.clone();
     let server = tokio::spawn(async move { http::serve(&addr, ready_rx, m).await });
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-    };
     tokio::select! {
-        () = run(client, opts, ready_tx, metrics, shutdown) => Ok(()),
+        () = run(client, opts, ready_tx, metrics, terminated()) => Ok(()),
         r = server => Err(format!("HTTP server stopped: {r:?}")),
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (the operator's and the in-pod modes' shutdown signal).
+pub async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

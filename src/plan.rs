@@ -50,11 +50,12 @@ pub fn plan(
             continue;
         };
         // The hash now, not when the change was seen: coalesced changes write the latest.
-        let hash = match (item.deleted, current_hash(key)) {
-            (false, Some(h)) => Some(h),
-            (true, None) => None,
-            (false, None) => continue, // deleted since; a delete item covers it if wanted
-            (true, Some(h)) => Some(h), // re-created since: reload to its new content
+        // The hash if it exists (for a delete item: re-created since, so reload to its new
+        // content); a vanished config is a removal only for a delete item.
+        let hash = match current_hash(key) {
+            Some(h) => Some(h),
+            None if item.deleted => None,
+            None => continue, // deleted since; a delete item covers it if wanted
         };
         match opts.strategy {
             ReloadStrategy::EnvVars => {

@@ -175,7 +175,14 @@ pub async fn spawn_all(
     opts: &Options,
     tx: mpsc::Sender<WatchMsg>,
 ) -> Vec<StreamScope> {
-    let rollouts = opts.argo_rollouts && rollouts_installed(client).await;
+    let rollouts = opts.argo_rollouts
+        && api_served(
+            client,
+            "argoproj.io/v1alpha1",
+            &["rollouts"],
+            "--is-Argo-Rollouts",
+        )
+        .await;
     let csi = opts
         .watched_configs
         .contains(&ConfigKind::SecretProviderClass)
@@ -365,20 +372,30 @@ fn dynamic_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<Dy
     }
 }
 
-/// `--is-Argo-Rollouts` without the CRD would leave a watch failing forever (and the
-/// operator never ready), so the API is looked up first.
-async fn rollouts_installed(client: &Client) -> bool {
-    match client
-        .list_api_group_resources("argoproj.io/v1alpha1")
-        .await
-    {
-        Ok(list) if list.resources.iter().any(|r| r.name == "rollouts") => true,
+/// Whether `group_version` serves every one of `plurals`. An optional API that is not
+/// served would leave its watch failing forever (and the operator never ready), so it is
+/// looked up first, and `flag` is named in the warning when it is not.
+pub async fn api_served(
+    client: &Client,
+    group_version: &str,
+    plurals: &[&str],
+    flag: &str,
+) -> bool {
+    match client.list_api_group_resources(group_version).await {
+        Ok(list)
+            if plurals
+                .iter()
+                .all(|p| list.resources.iter().any(|r| r.name == *p)) =>
+        {
+            true
+        }
         other => {
             let why = other
                 .err()
                 .map(|e| e.to_string())
-                .unwrap_or_else(|| "no rollouts resource".into());
-            tracing::warn!(%why, "--is-Argo-Rollouts is on but argoproj.io/v1alpha1 rollouts is not served; Rollouts are not watched");
+                .unwrap_or_else(|| "resources missing".into());
+            let what = plurals.join("/");
+            tracing::warn!(%why, "{flag} is on but {group_version} {what} is not served; not watched");
             false
         }
     }

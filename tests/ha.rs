@@ -9,14 +9,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, core::v1::ConfigMap};
 use kube::Api;
-use kube_reloader::{hash, strategy::ReloadSource};
+use kube_reloader::strategy::ReloadSource;
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, wait_for};
-
-fn cm_hash(value: &str) -> String {
-    let data = BTreeMap::from([("k".to_string(), value.to_string())]);
-    hash::configmap_hash(Some(&data), None).to_string()
-}
+use support::{Binary, TestNs, WAIT, cm_hash, wait_for};
 
 fn deployment(name: &str, config: &str) -> serde_json::Value {
     support::auto_deployment(name, support::configmap_refs(&[config]), json!([]))

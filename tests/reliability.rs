@@ -4,17 +4,14 @@
 
 mod support;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use kube::api::{Patch, PatchParams};
-use kube_reloader::hash;
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, auto_deployment, configmap_refs, env_of, kubectl, wait_for};
-
-fn cm_hash(value: &str) -> String {
-    hash::configmap_hash(Some(&BTreeMap::from([("k".into(), value.into())])), None).to_string()
-}
+use support::{
+    Binary, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, env_of, kubectl, wait_for,
+};
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
 struct Lcg(u64);
@@ -26,6 +23,42 @@ impl Lcg {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
+    }
+}
+
+/// ConfigMaps `cfg-<i>` (`k: 0`) and auto Deployments `app-<i>` using them, for i < n.
+async fn create_pairs(ns: &TestNs, n: usize) {
+    for i in 0..n {
+        let cm = format!("cfg-{i}");
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": cm }, "data": { "k": "0" } }))
+            .await;
+        let refs = configmap_refs(&[&cm]);
+        ns.create::<Deployment>(auto_deployment(&format!("app-{i}"), refs, json!([])))
+            .await;
+    }
+}
+
+/// Every `app-<i>` ends with the hash of `cfg-<i>`'s last value (`changes[i]`, unless never
+/// changed) and rolled no more often than `cfg-<i>` changed.
+async fn assert_final_hashes(ns: &TestNs, changes: &[u32], context: &str) {
+    for (i, count) in changes.iter().enumerate() {
+        let name = format!("app-{i}");
+        let want = cm_hash(&count.to_string());
+        let d = wait_for(&format!("{name}: the final hash"), WAIT, || async {
+            let d = ns.get::<Deployment>(&name).await;
+            let have = env_of(&d, "app", &format!("STAKATER_CFG_{i}_CONFIGMAP"));
+            if *count == 0 || have.as_deref() == Some(want.as_str()) {
+                Ok(d)
+            } else {
+                Err(have)
+            }
+        })
+        .await;
+        let rollouts = d.metadata.generation.unwrap_or(1) - 1;
+        assert!(
+            rollouts <= i64::from(*count),
+            "{name} rolled {rollouts} times for {count} changes ({context})"
+        );
     }
 }
 
@@ -48,17 +81,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_chang
     eprintln!("seed {seed} (SEED=… replays it)");
     let mut rng = Lcg(seed);
     let n = 50;
-    for i in 0..n {
-        let cm = format!("cfg-{i}");
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": cm }, "data": { "k": "0" } }))
-            .await;
-        ns.create::<Deployment>(auto_deployment(
-            &format!("app-{i}"),
-            configmap_refs(&[&cm]),
-            json!([]),
-        ))
-        .await;
-    }
+    create_pairs(&ns, n).await;
     let mut op = operator(&ns, 0).await;
     let mut changes = vec![0u32; n];
     let kills: Vec<u64> = (0..4).map(|_| rng.next(200)).collect();
@@ -80,25 +103,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_chang
         }
         tokio::time::sleep(Duration::from_millis(rng.next(60))).await;
     }
-    for (i, count) in changes.iter().enumerate() {
-        let name = format!("app-{i}");
-        let want = cm_hash(&count.to_string());
-        let d = wait_for(&format!("{name}: the final hash"), WAIT, || async {
-            let d = ns.get::<Deployment>(&name).await;
-            let have = env_of(&d, "app", &format!("STAKATER_CFG_{i}_CONFIGMAP"));
-            if *count == 0 || have.as_deref() == Some(want.as_str()) {
-                Ok(d)
-            } else {
-                Err(have)
-            }
-        })
-        .await;
-        let rollouts = d.metadata.generation.unwrap_or(1) - 1;
-        assert!(
-            rollouts <= i64::from(*count),
-            "{name} rolled {rollouts} times for {count} changes (seed {seed})"
-        );
-    }
+    assert_final_hashes(&ns, &changes, &format!("seed {seed}")).await;
     op.sigkill().await;
 }
 
@@ -189,17 +194,7 @@ async fn scaler_and_gitops_writers_keep_their_fields_while_reloads_land() {
 async fn cut_connections_during_a_stream_lose_nothing() {
     let ns = TestNs::new("cutstream").await;
     let n = 10;
-    for i in 0..n {
-        let cm = format!("cfg-{i}");
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": cm }, "data": { "k": "0" } }))
-            .await;
-        ns.create::<Deployment>(auto_deployment(
-            &format!("app-{i}"),
-            configmap_refs(&[&cm]),
-            json!([]),
-        ))
-        .await;
-    }
+    create_pairs(&ns, n).await;
     // The operator reaches the API server only through the proxy: its watches and its
     // writes are cut every 1.5 s for 300 ms while changes stream.
     let proxy = support::CutProxy::to_api_server().await;
@@ -232,24 +227,6 @@ async fn cut_connections_during_a_stream_lose_nothing() {
         step += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for (i, count) in changes.iter().enumerate() {
-        let name = format!("app-{i}");
-        let want = cm_hash(&count.to_string());
-        let d = wait_for(&format!("{name}: the final hash"), WAIT, || async {
-            let d = ns.get::<Deployment>(&name).await;
-            let have = env_of(&d, "app", &format!("STAKATER_CFG_{i}_CONFIGMAP"));
-            if have.as_deref() == Some(want.as_str()) {
-                Ok(d)
-            } else {
-                Err(have)
-            }
-        })
-        .await;
-        let rollouts = d.metadata.generation.unwrap_or(1) - 1;
-        assert!(
-            rollouts <= i64::from(*count),
-            "{name}: {rollouts} rollouts for {count} changes"
-        );
-    }
+    assert_final_hashes(&ns, &changes, "cut stream").await;
     op.sigkill().await;
 }

@@ -13,7 +13,7 @@ use k8s_openapi::{
 };
 use kube_reloader::hash;
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, start_operator, wait_for};
+use support::{TestNs, WAIT, cm_hash, start_operator, wait_env_value, wait_for};
 
 fn workload(name: &str, annotations: Value, env_from: &[&str]) -> Value {
     let pod = json!({ "containers": [
@@ -24,27 +24,6 @@ fn workload(name: &str, annotations: Value, env_from: &[&str]) -> Value {
 
 fn cm(name: &str, value: &str) -> Value {
     json!({ "metadata": { "name": name }, "data": { "k": value } })
-}
-
-fn cm_hash(value: &str) -> String {
-    hash::configmap_hash(Some(&BTreeMap::from([("k".into(), value.into())])), None).to_string()
-}
-
-async fn env(ns: &TestNs, workload: &str, var: &str) -> Option<String> {
-    let d = ns.get::<Deployment>(workload).await;
-    let c = d.spec.template.spec?.containers.into_iter().next()?;
-    c.env?.into_iter().find(|e| e.name == var)?.value
-}
-
-async fn wait_env(ns: &TestNs, workload: &str, var: &str, want: &str) {
-    let what = format!("{workload}: {var}={want}");
-    wait_for(&what, WAIT, || async {
-        match env(ns, workload, var).await {
-            Some(v) if v == want => Ok(()),
-            other => Err(other),
-        }
-    })
-    .await;
 }
 
 async fn warnings(ns: &TestNs, workload: &str, reason: &str) -> Vec<String> {
@@ -156,8 +135,8 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
         .await
         .expect("delete doomed");
 
-    wait_env(&ns, "bad-regex", "STAKATER_GOOD_CONFIGMAP", &cm_hash("2")).await;
-    wait_env(
+    wait_env_value(&ns, "bad-regex", "STAKATER_GOOD_CONFIGMAP", &cm_hash("2")).await;
+    wait_env_value(
         &ns,
         "bad-pause",
         "STAKATER_PAUSED_CFG_CONFIGMAP",
@@ -166,14 +145,14 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
     .await;
     let paused = ns.get::<Deployment>("bad-pause").await.spec.paused;
     assert_ne!(paused, Some(true), "an invalid pause-period must not pause");
-    wait_env(
+    wait_env_value(
         &ns,
         "ten-thousand-names",
         "STAKATER_NAME_9999_CONFIGMAP",
         &cm_hash("2"),
     )
     .await;
-    wait_env(
+    wait_env_value(
         &ns,
         "uses-big",
         "STAKATER_BIG_CONFIGMAP",
@@ -182,21 +161,21 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
     .await;
     let bin = BTreeMap::from([("blob".to_owned(), ByteString(vec![1, 2, 3]))]);
     let bin_hash = hash::configmap_hash(None, Some(&bin)).to_string();
-    wait_env(&ns, "uses-bin", "STAKATER_BIN_CONFIGMAP", &bin_hash).await;
+    wait_env_value(&ns, "uses-bin", "STAKATER_BIN_CONFIGMAP", &bin_hash).await;
 
     // Colliding env names (`a-b` and `a.b` are both A_B, as in stakater): the variable holds
     // the hash of whichever changed last, and each change rolls.
     ns.merge_patch::<ConfigMap>("a-b", json!({ "data": { "k": "2" } }))
         .await;
-    wait_env(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("2")).await;
+    wait_env_value(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("2")).await;
     ns.merge_patch::<ConfigMap>("a.b", json!({ "data": { "k": "3" } }))
         .await;
-    wait_env(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("3")).await;
+    wait_env_value(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("3")).await;
 
     // Everyone else is still served, after every case above.
     ns.merge_patch::<ConfigMap>("sentinel-cfg", json!({ "data": { "k": "2" } }))
         .await;
-    wait_env(
+    wait_env_value(
         &ns,
         "sentinel",
         "STAKATER_SENTINEL_CFG_CONFIGMAP",

@@ -464,6 +464,24 @@ async fn setup_auto_pair(a: &TestNs, b: &TestNs) {
     }
 }
 
+/// Changes `cfg` in both namespaces (the spared one first); `rolled`'s workload reloads and,
+/// once it has, `spared`'s still has no marker.
+async fn change_both_expect_one(rolled: &TestNs, spared: &TestNs, untouched: &str) {
+    for ns in [spared, rolled] {
+        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+            .await;
+    }
+    let what = format!("the reload in {}", rolled.name);
+    wait_env(rolled, "w", "STAKATER_CFG_CONFIGMAP", &what).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let d = spared.get::<Deployment>("w").await;
+    assert_eq!(
+        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
+        None,
+        "{untouched}"
+    );
+}
+
 #[tokio::test]
 async fn namespace_selector_limits_reloads_to_selected_namespaces() {
     let selected = TestNs::new("selected").await;
@@ -482,24 +500,7 @@ async fn namespace_selector_limits_reloads_to_selected_namespaces() {
     // Global mode (the selector only applies there), in stakater's legacy `key:value` form.
     let args = [format!("--namespace-selector={label}:yes")];
     let _op = support::start_global_operator(&selected, &[&args[0]]).await;
-    for ns in [&other, &selected] {
-        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-            .await;
-    }
-    wait_env(
-        &selected,
-        "w",
-        "STAKATER_CFG_CONFIGMAP",
-        "the reload in the selected namespace",
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let d = other.get::<Deployment>("w").await;
-    assert_eq!(
-        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
-        None,
-        "unselected namespace untouched"
-    );
+    change_both_expect_one(&selected, &other, "unselected namespace untouched").await;
 }
 
 #[tokio::test]
@@ -589,24 +590,7 @@ async fn namespaces_to_ignore_are_never_reloaded() {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let _op = support::start_global_operator(&watched, &args).await;
-    for ns in [&ignored, &watched] {
-        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-            .await;
-    }
-    wait_env(
-        &watched,
-        "w",
-        "STAKATER_CFG_CONFIGMAP",
-        "the reload in the watched namespace",
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let d = ignored.get::<Deployment>("w").await;
-    assert_eq!(
-        env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
-        None,
-        "ignored namespace untouched"
-    );
+    change_both_expect_one(&watched, &ignored, "ignored namespace untouched").await;
 }
 
 #[tokio::test]

@@ -4,37 +4,19 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use kube_reloader::{
-    hash,
     kinds::{ConfigKey, ConfigKind},
     state::{self, NAME_PREFIX, State},
 };
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, sample, start_operator, wait_for};
-
-fn cm_hash(value: &str) -> String {
-    let data = BTreeMap::from([("k".to_string(), value.to_string())]);
-    hash::configmap_hash(Some(&data), None).to_string()
-}
+use support::{Binary, TestNs, WAIT, cm_hash, sample, start_operator, wait_for};
 
 fn deployment(name: &str, config: &str, marker: Option<&str>) -> serde_json::Value {
     let env = marker.map_or(json!([]), |v| {
         json!([{ "name": format!("STAKATER_{}_CONFIGMAP", config.to_uppercase()), "value": v }])
     });
     support::auto_deployment(name, support::configmap_refs(&[config]), env)
-}
-
-fn env(d: &Deployment, var: &str) -> Option<String> {
-    let c = d.spec.template.spec.as_ref()?.containers.first()?;
-    c.env
-        .iter()
-        .flatten()
-        .find(|e| e.name == var)?
-        .value
-        .clone()
 }
 
 async fn generation(ns: &TestNs, name: &str) -> i64 {
@@ -105,7 +87,7 @@ async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
     let second = binary(&ns, "2").await;
     wait_for("the missed change rolled", WAIT, || async {
         let d = ns.get::<Deployment>("app").await;
-        match env(&d, "STAKATER_CFG_CONFIGMAP") {
+        match support::env_of(&d, "app", "STAKATER_CFG_CONFIGMAP") {
             Some(v) if v == cm_hash("1") => Ok(()),
             other => Err(other),
         }
@@ -150,7 +132,7 @@ async fn install_restart_and_stakater_switch_roll_nothing() {
             .await;
         wait_for(&format!("{run}: sentinel rolled"), WAIT, || async {
             let d = ns.get::<Deployment>("sentinel").await;
-            match env(&d, "STAKATER_PROBE_CONFIGMAP") {
+            match support::env_of(&d, "app", "STAKATER_PROBE_CONFIGMAP") {
                 Some(v) if v == cm_hash(probe) => Ok(()),
                 other => Err(other),
             }
@@ -205,7 +187,7 @@ async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_dele
     let _second = Binary::spawn(&format!("{}-2", ns.name), &args, &[]).await;
     wait_for("waits-new: rolled for the created config", WAIT, || async {
         let d = ns.get::<Deployment>("waits-new").await;
-        match env(&d, "STAKATER_NEW_CONFIGMAP") {
+        match support::env_of(&d, "app", "STAKATER_NEW_CONFIGMAP") {
             Some(v) if v == cm_hash("0") => Ok(()),
             other => Err(other),
         }
@@ -216,7 +198,7 @@ async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_dele
         WAIT,
         || async {
             let d = ns.get::<Deployment>("uses-old").await;
-            match env(&d, "STAKATER_OLD_CONFIGMAP") {
+            match support::env_of(&d, "app", "STAKATER_OLD_CONFIGMAP") {
                 None => Ok(()),
                 Some(v) => Err(v),
             }

@@ -16,7 +16,7 @@ use k8s_openapi::{
 };
 use kube_reloader::hash;
 use serde_json::{Value, json};
-use support::{Operator, TestNs, WAIT, start_operator, wait_for};
+use support::{Operator, TestNs, cm_hash, start_operator, wait_env_value};
 
 fn deployment(name: &str, refs: Value) -> Value {
     support::auto_deployment(name, refs, json!([]))
@@ -26,23 +26,8 @@ fn cm_refs(names: &[&str]) -> Value {
     support::configmap_refs(names)
 }
 
-fn env(d: &Deployment, var: &str) -> Option<String> {
-    let c = d.spec.template.spec.as_ref()?.containers.first()?;
-    c.env
-        .iter()
-        .flatten()
-        .find(|e| e.name == var)?
-        .value
-        .clone()
-}
-
 fn rollouts(d: &Deployment) -> i64 {
     d.metadata.generation.unwrap_or(1) - 1
-}
-
-fn cm_hash(value: &str) -> String {
-    let data = BTreeMap::from([("k".to_string(), value.to_string())]);
-    hash::configmap_hash(Some(&data), None).to_string()
 }
 
 /// Scrapes `/metrics` and returns the value of the sample `series` (name and labels as
@@ -51,17 +36,6 @@ async fn metric(op: &Operator, series: &str) -> Option<f64> {
     let (code, body) = op.http_get("/metrics").await;
     assert_eq!(code, 200, "/metrics: {body}");
     support::sample(&body, series)
-}
-
-async fn wait_env(ns: &TestNs, name: &str, var: &str, want: &str) -> Deployment {
-    wait_for(&format!("{name}: {var}={want}"), WAIT, || async {
-        let d = ns.get::<Deployment>(name).await;
-        match env(&d, var) {
-            Some(v) if v == want => Ok(d),
-            other => Err(other),
-        }
-    })
-    .await
 }
 
 #[tokio::test]
@@ -79,10 +53,14 @@ async fn five_configs_changed_within_the_window_give_one_rollout() {
         ns.merge_patch::<ConfigMap>(n, json!({ "data": { "k": "1" } }))
             .await;
     }
-    let d = wait_env(&ns, "app", "STAKATER_C5_CONFIGMAP", &cm_hash("1")).await;
+    let d = wait_env_value(&ns, "app", "STAKATER_C5_CONFIGMAP", &cm_hash("1")).await;
     for n in names {
         let var = format!("STAKATER_{}_CONFIGMAP", n.to_uppercase());
-        assert_eq!(env(&d, &var), Some(cm_hash("1")), "{var}");
+        assert_eq!(
+            support::env_of(&d, "app", &var),
+            Some(cm_hash("1")),
+            "{var}"
+        );
     }
     assert_eq!(rollouts(&d), 1, "five changes, one write");
     assert_eq!(
@@ -121,7 +99,7 @@ async fn the_max_delay_rolls_a_workload_whose_config_never_settles() {
             .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let d = ns.get::<Deployment>("app").await;
-        if env(&d, "STAKATER_BUSY_CONFIGMAP").is_some() {
+        if support::env_of(&d, "app", "STAKATER_BUSY_CONFIGMAP").is_some() {
             rolled_during_changes = true;
             break;
         }
@@ -152,7 +130,7 @@ async fn a_flapping_secret_rolls_a_bounded_number_of_times_and_the_last_hash_lan
     }
     let raw = BTreeMap::from([("k".to_string(), ByteString(last.into_bytes()))]);
     let want = hash::secret_hash(Some(&raw)).to_string();
-    let d = wait_env(&ns, "app", "STAKATER_FLAPPY_SECRET", &want).await;
+    let d = wait_env_value(&ns, "app", "STAKATER_FLAPPY_SECRET", &want).await;
     // One write per cap while flapping (30 s: at most 2 with scheduling slack), plus the
     // one after the last change.
     assert!(
@@ -185,7 +163,7 @@ async fn rate_limits_delay_reloads_but_never_drop_them() {
     ns.merge_patch::<ConfigMap>("shared", json!({ "data": { "k": "1" } }))
         .await;
     for a in apps {
-        wait_env(&ns, a, "STAKATER_SHARED_CONFIGMAP", &cm_hash("1")).await;
+        wait_env_value(&ns, a, "STAKATER_SHARED_CONFIGMAP", &cm_hash("1")).await;
     }
     let limited = "kube_reloader_deferred_reloads_total{reason=\"rate_limit\"}";
     let n = metric(&op, limited).await.unwrap_or(0.0);
@@ -198,7 +176,7 @@ async fn rate_limits_delay_reloads_but_never_drop_them() {
     ns.merge_patch::<ConfigMap>("shared", json!({ "data": { "k": "2" } }))
         .await;
     for a in apps {
-        let d = wait_env(&ns, a, "STAKATER_SHARED_CONFIGMAP", &cm_hash("2")).await;
+        let d = wait_env_value(&ns, a, "STAKATER_SHARED_CONFIGMAP", &cm_hash("2")).await;
         assert_eq!(rollouts(&d), 2, "{a}");
     }
     let interval = "kube_reloader_deferred_reloads_total{reason=\"min_interval\"}";

@@ -119,10 +119,7 @@ impl InPodMetrics {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        crate::metrics::encode_registry(&self.registry)
     }
 }
 

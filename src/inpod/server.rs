@@ -30,8 +30,10 @@ async fn ready(State(m): State<InPodMetrics>) -> (StatusCode, &'static str) {
 }
 
 async fn metrics(State(m): State<InPodMetrics>) -> impl IntoResponse {
-    let ct = "text/plain; version=0.0.4; charset=utf-8";
-    ([(header::CONTENT_TYPE, ct)], m.encode())
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        m.encode(),
+    )
 }
 
 /// Binds `addr` (`:PORT` means all interfaces); empty or `0` serves nothing.

@@ -488,6 +488,29 @@ pub fn env_of(
         .clone()
 }
 
+/// Stakater's hash of a ConfigMap whose only entry is `k: value` (the tests' configs).
+pub fn cm_hash(value: &str) -> String {
+    let data = std::collections::BTreeMap::from([("k".to_owned(), value.to_owned())]);
+    kube_reloader::hash::configmap_hash(Some(&data), None).to_string()
+}
+
+/// Waits until container `app` of Deployment `name` has `var` = `want`; returns it.
+pub async fn wait_env_value(
+    ns: &TestNs,
+    name: &str,
+    var: &str,
+    want: &str,
+) -> k8s_openapi::api::apps::v1::Deployment {
+    wait_for(&format!("{name}: {var}={want}"), WAIT, || async {
+        let d = ns.get::<k8s_openapi::api::apps::v1::Deployment>(name).await;
+        match env_of(&d, "app", var) {
+            Some(v) if v == want => Ok(d),
+            other => Err(other),
+        }
+    })
+    .await
+}
+
 /// Waits until container `app` of Deployment `name` carries `var`; returns its value.
 pub async fn wait_marker(ns: &TestNs, name: &str, var: &str) -> String {
     wait_for(&format!("{name}: {var}"), WAIT, || async {
