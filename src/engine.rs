@@ -238,7 +238,15 @@ impl Engine {
                 }
             }
             WatchMsg::Apply { obs, .. } => self.observe(obs, true),
-            WatchMsg::Delete { key, .. } => self.forget(key, true),
+            WatchMsg::Delete {
+                stream,
+                namespace,
+                name,
+            } => {
+                if let Some(key) = self.scopes[stream].key_of(namespace, name) {
+                    self.forget(key, true);
+                }
+            }
         }
     }
 

@@ -100,7 +100,8 @@ pub enum WatchMsg {
     },
     Delete {
         stream: usize,
-        key: ObjKey,
+        namespace: Option<String>,
+        name: String,
     },
 }
 
@@ -121,6 +122,33 @@ pub enum Watched {
 }
 
 impl StreamScope {
+    /// The key of an object of this stream, from its namespace and name.
+    pub fn key_of(&self, namespace: Option<String>, name: String) -> Option<ObjKey> {
+        if self.what == Watched::Namespaces {
+            return Some(ObjKey::Namespace(name));
+        }
+        let namespace = namespace?;
+        Some(match self.what {
+            Watched::Namespaces => ObjKey::Namespace(name),
+            Watched::Config(kind) => ObjKey::Config(ConfigKey {
+                kind,
+                namespace,
+                name,
+            }),
+            Watched::Workload(kind) => ObjKey::Workload(WorkloadKey {
+                kind,
+                namespace,
+                name,
+            }),
+            Watched::CsiClasses => ObjKey::CsiClass(ConfigKey {
+                kind: ConfigKind::SecretProviderClass,
+                namespace,
+                name,
+            }),
+            Watched::CsiStatuses => ObjKey::CsiStatus(StatusKey { namespace, name }),
+        })
+    }
+
     pub fn covers(&self, key: &ObjKey) -> bool {
         let ns_ok = self
             .namespace
@@ -448,18 +476,13 @@ fn spawn_stream<K, F>(
                 Ok(watcher::Event::Apply(o)) => {
                     reduce(o).map(|obs| WatchMsg::Apply { stream, obs })
                 }
-                Ok(watcher::Event::Delete(o)) => {
-                    let name = o.name_any();
-                    reduce(o)
-                        .map(|obs| WatchMsg::Delete {
-                            stream,
-                            key: obs.key(),
-                        })
-                        .or_else(|| {
-                            tracing::debug!(%name, "deleted object without namespace");
-                            None
-                        })
-                }
+                // The key comes from the metadata and the stream's scope: no need to hash a
+                // deleted config's data or rebuild a deleted workload's facts.
+                Ok(watcher::Event::Delete(o)) => Some(WatchMsg::Delete {
+                    stream,
+                    namespace: o.meta().namespace.clone(),
+                    name: o.name_any(),
+                }),
                 Err(e) => {
                     tracing::warn!(%kind, error = %e, "watch error; retrying with backoff");
                     None
