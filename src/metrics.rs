@@ -32,6 +32,12 @@ pub struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchErrorLabels {
+    pub kind: String,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
 }
@@ -85,6 +91,7 @@ pub struct Metrics {
     pub state_writes: Family<ResultLabels, Counter>,
     pub leader: Gauge,
     pub errors: Family<KindLabels, Counter>,
+    watch_errors: Family<WatchErrorLabels, Counter>,
     pub dry_run: Counter,
 }
 
@@ -122,6 +129,7 @@ impl Metrics {
             state_writes: Family::default(),
             leader: Gauge::default(),
             errors: Family::default(),
+            watch_errors: Family::default(),
             dry_run: Counter::default(),
             registry: Arc::new(Registry::default()),
         };
@@ -164,6 +172,11 @@ impl Metrics {
         );
         r.register(k("errors"), "Errors, by kind", m.errors.clone());
         r.register(
+            k("watch_errors"),
+            "Watch errors, by kind of object and reason: expired (410 Gone, listed again at once) or other (retried with backoff)",
+            m.watch_errors.clone(),
+        );
+        r.register(
             k("dry_run_reloads"),
             "Reloads --dry-run would have written",
             m.dry_run.clone(),
@@ -196,6 +209,14 @@ impl Metrics {
 
     pub fn error(&self, kind: &'static str) {
         self.errors.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    pub fn watch_error(&self, kind: &str, reason: &'static str) {
+        let labels = WatchErrorLabels {
+            kind: kind.to_owned(),
+            reason,
+        };
+        self.watch_errors.get_or_create(&labels).inc();
     }
 
     /// The Prometheus text exposition.

@@ -41,7 +41,11 @@ pub async fn run(
         }
     };
     let (tx, rx) = mpsc::channel(1024);
-    let scopes = crate::watch::spawn_all(&client, &opts, tx).await;
+    let sink = crate::watch::Sink {
+        tx,
+        metrics: metrics.clone(),
+    };
+    let scopes = crate::watch::spawn_all(&client, &opts, sink).await;
     let applier = Applier::new(client.clone(), opts.clone());
     // Without --enable-ha this replica always leads; the sender lives as long as `run`.
     let (leader_tx, leader_rx) = watch::channel(opts.lease.is_none());

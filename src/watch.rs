@@ -26,6 +26,7 @@ use crate::{
     decide::ConfigFlags,
     facts, hash,
     kinds::{ConfigKey, ConfigKind, WorkloadKey},
+    metrics::Metrics,
     options::Options,
     persist,
     store::{ConfigEntry, WorkloadFacts},
@@ -197,12 +198,15 @@ fn config_obs(
     Some(Obs::Config(config_key(kind, meta)?, entry))
 }
 
+/// Where the watch tasks send their observations, and count their errors.
+#[derive(Clone)]
+pub struct Sink {
+    pub tx: mpsc::Sender<WatchMsg>,
+    pub metrics: Metrics,
+}
+
 /// Spawns one watch task per (resource, namespace) and returns the scopes by stream id.
-pub async fn spawn_all(
-    client: &Client,
-    opts: &Options,
-    tx: mpsc::Sender<WatchMsg>,
-) -> Vec<StreamScope> {
+pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamScope> {
     let rollouts = opts.argo_rollouts
         && api_served(
             client,
@@ -434,7 +438,7 @@ fn spawn_one<K, F>(
     ns: &Option<String>,
     cfg: watcher::Config,
     stream: usize,
-    tx: mpsc::Sender<WatchMsg>,
+    tx: Sink,
     reduce: F,
 ) where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -458,41 +462,153 @@ fn spawn_stream<K, F>(
     kind: String,
     cfg: watcher::Config,
     stream: usize,
-    tx: mpsc::Sender<WatchMsg>,
+    sink: Sink,
     reduce: F,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     F: Fn(K) -> Option<Obs> + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut events = watcher(api, cfg).default_backoff().boxed();
+        let mut events = events(api, cfg).boxed();
         while let Some(ev) = events.next().await {
             let msg = match ev {
-                Ok(watcher::Event::Init) => Some(WatchMsg::Init { stream }),
-                Ok(watcher::Event::InitDone) => Some(WatchMsg::InitDone { stream }),
-                Ok(watcher::Event::InitApply(o)) => {
+                Ok(Step::Event(watcher::Event::Init)) => Some(WatchMsg::Init { stream }),
+                Ok(Step::Event(watcher::Event::InitDone)) => Some(WatchMsg::InitDone { stream }),
+                Ok(Step::Event(watcher::Event::InitApply(o))) => {
                     reduce(o).map(|obs| WatchMsg::InitApply { stream, obs })
                 }
-                Ok(watcher::Event::Apply(o)) => {
+                Ok(Step::Event(watcher::Event::Apply(o))) => {
                     reduce(o).map(|obs| WatchMsg::Apply { stream, obs })
                 }
                 // The key comes from the metadata and the stream's scope: no need to hash a
                 // deleted config's data or rebuild a deleted workload's facts.
-                Ok(watcher::Event::Delete(o)) => Some(WatchMsg::Delete {
+                Ok(Step::Event(watcher::Event::Delete(o))) => Some(WatchMsg::Delete {
                     stream,
                     namespace: o.meta().namespace.clone(),
                     name: o.name_any(),
                 }),
+                Ok(Step::Expired(e)) => {
+                    sink.metrics.watch_error(&kind, "expired");
+                    tracing::info!(%kind, error = %e, "watch expired; listing again");
+                    None
+                }
                 Err(e) => {
+                    sink.metrics.watch_error(&kind, reason(&e));
                     tracing::warn!(%kind, error = %e, "watch error; retrying with backoff");
                     None
                 }
             };
             if let Some(msg) = msg
-                && tx.send(msg).await.is_err()
+                && sink.tx.send(msg).await.is_err()
             {
                 return; // the engine stopped
             }
         }
     });
+}
+
+/// A watcher with kube's default backoff (800 ms doubling to 30 s), except that a 410 Gone
+/// lists again at once (see [`ExpiredGate`]).
+pub fn events<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+) -> impl futures::Stream<Item = Result<Step<K>, watcher::Error>> + Send
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let mut expired = ExpiredGate::default();
+    watcher(api, cfg)
+        .map(move |ev| expired.pass(ev))
+        .default_backoff()
+}
+
+/// A watch item: an event, or a 410 Gone let through the backoff as progress.
+pub enum Step<K> {
+    Event(watcher::Event<K>),
+    Expired(watcher::Error),
+}
+
+fn is_expired(e: &watcher::Error) -> bool {
+    matches!(e, watcher::Error::WatchError(status) if status.code == 410)
+}
+
+fn reason(e: &watcher::Error) -> &'static str {
+    if is_expired(e) { "expired" } else { "other" }
+}
+
+/// 410 Gone (the resourceVersion a watch resumed from was compacted away, or the API server
+/// restarted with an empty watch cache) is the protocol's "list again", and the watcher has
+/// already reset to do so. Backing off first, as for a failure, would leave the operator
+/// blind for up to 30 s right after an outage. So one 410 goes through as progress and the
+/// list starts at once; a second one before the list brought anything backs off as usual,
+/// so a server that keeps answering 410 is not hammered.
+#[derive(Default)]
+struct ExpiredGate {
+    since_progress: bool,
+}
+
+impl ExpiredGate {
+    fn pass<K>(
+        &mut self,
+        ev: Result<watcher::Event<K>, watcher::Error>,
+    ) -> Result<Step<K>, watcher::Error> {
+        match ev {
+            Err(e) if is_expired(&e) && !std::mem::replace(&mut self.since_progress, true) => {
+                Ok(Step::Expired(e))
+            }
+            Err(e) => Err(e),
+            Ok(ev) => {
+                // `Init` only says a list request was accepted; data is progress.
+                if !matches!(ev, watcher::Event::Init) {
+                    self.since_progress = false;
+                }
+                Ok(Step::Event(ev))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Ev = Result<watcher::Event<ConfigMap>, watcher::Error>;
+
+    fn gone() -> Ev {
+        let mut status = Box::new(kube::core::Status::default());
+        status.code = 410;
+        Err(watcher::Error::WatchError(status))
+    }
+
+    fn other() -> Ev {
+        Err(watcher::Error::NoResourceVersion)
+    }
+
+    /// What the backoff sees for each item: true when it is an error (and so backs off).
+    fn backs_off(items: Vec<Ev>) -> Vec<bool> {
+        let mut gate = ExpiredGate::default();
+        items.into_iter().map(|i| gate.pass(i).is_err()).collect()
+    }
+
+    #[test]
+    fn one_expiry_relists_at_once_and_a_repeat_without_progress_backs_off() {
+        assert_eq!(backs_off(vec![gone(), gone(), gone()]), [false, true, true]);
+        // An accepted list request alone is not progress.
+        let init = Ok(watcher::Event::Init);
+        assert_eq!(backs_off(vec![gone(), init, gone()]), [false, false, true]);
+    }
+
+    #[test]
+    fn data_after_an_expiry_rearms_it() {
+        let listed = || Ok(watcher::Event::InitDone);
+        let items = vec![gone(), listed(), gone(), listed(), gone()];
+        assert_eq!(backs_off(items), [false, false, false, false, false]);
+    }
+
+    #[test]
+    fn other_errors_always_back_off() {
+        assert_eq!(backs_off(vec![other(), other()]), [true, true]);
+        assert_eq!(reason(&other().unwrap_err()), "other");
+        assert_eq!(reason(&gone().unwrap_err()), "expired");
+    }
 }

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, core::v1::ConfigMap};
 use kube::Api;
-use kube_reloader::strategy::ReloadSource;
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, cm_hash, wait_for};
+use support::{Binary, TestNs, WAIT, cm_hash, recorded_hash, wait_for};
 
 fn deployment(name: &str, config: &str) -> serde_json::Value {
     support::auto_deployment(name, support::configmap_refs(&[config]), json!([]))
@@ -20,12 +19,7 @@ fn deployment(name: &str, config: &str) -> serde_json::Value {
 /// The hash recorded in the pod template's `last-reloaded-from`, and the generation.
 async fn recorded(ns: &TestNs, name: &str) -> (Option<String>, i64) {
     let d = ns.get::<Deployment>(name).await;
-    let ann = d.spec.template.metadata.and_then(|m| m.annotations);
-    let source = ann.and_then(|a| a.get("reloader.stakater.com/last-reloaded-from").cloned());
-    let hash = source
-        .and_then(|s| serde_json::from_str::<ReloadSource>(&s).ok())
-        .map(|s| s.hash);
-    (hash, d.metadata.generation.unwrap_or_default())
+    (recorded_hash(&d), d.metadata.generation.unwrap_or_default())
 }
 
 async fn wait_recorded(ns: &TestNs, name: &str, want: &str) -> i64 {

@@ -1,16 +1,22 @@
 //! Faults against the real API server: the operator SIGKILLed at random moments during a
-//! stream of changes, and other writers (an HPA-like scaler, a GitOps re-apply loop)
-//! working on the same Deployment while reloads happen.
+//! stream of changes, its connections cut, the API server restarted (on a plane of the
+//! test's own) and etcd compacted so resumed watches get 410 Gone, and other writers (an
+//! HPA-like scaler, a GitOps re-apply loop) working on the same Deployment while reloads
+//! happen.
 
 mod support;
 
 use std::time::Duration;
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
-use kube::api::{Patch, PatchParams};
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
 use serde_json::json;
 use support::{
-    Binary, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, env_of, kubectl, wait_for,
+    Binary, CutProxy, OwnPlane, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, env_of,
+    kubectl, recorded_hash, wait_for,
 };
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
@@ -38,15 +44,27 @@ async fn create_pairs(ns: &TestNs, n: usize) {
     }
 }
 
+/// Where `app-<i>` carries the hash of `cfg-<i>`: an env var, or with the annotations
+/// strategy (where a repeated reload shows as another rollout) `last-reloaded-from`.
+type Marker = fn(&Deployment, usize) -> Option<String>;
+
+fn env_marker(d: &Deployment, i: usize) -> Option<String> {
+    env_of(d, "app", &format!("STAKATER_CFG_{i}_CONFIGMAP"))
+}
+
+fn annotation_marker(d: &Deployment, _: usize) -> Option<String> {
+    recorded_hash(d)
+}
+
 /// Every `app-<i>` ends with the hash of `cfg-<i>`'s last value (`changes[i]`, unless never
 /// changed) and rolled no more often than `cfg-<i>` changed.
-async fn assert_final_hashes(ns: &TestNs, changes: &[u32], context: &str) {
+async fn assert_final_hashes(ns: &TestNs, changes: &[u32], marker: Marker, context: &str) {
     for (i, count) in changes.iter().enumerate() {
         let name = format!("app-{i}");
         let want = cm_hash(&count.to_string());
         let d = wait_for(&format!("{name}: the final hash"), WAIT, || async {
             let d = ns.get::<Deployment>(&name).await;
-            let have = env_of(&d, "app", &format!("STAKATER_CFG_{i}_CONFIGMAP"));
+            let have = marker(&d, i);
             if *count == 0 || have.as_deref() == Some(want.as_str()) {
                 Ok(d)
             } else {
@@ -63,12 +81,7 @@ async fn assert_final_hashes(ns: &TestNs, changes: &[u32], context: &str) {
 }
 
 async fn operator(ns: &TestNs, run: usize) -> Binary {
-    let (scope, state) = (
-        format!("--namespaces={}", ns.name),
-        format!("--state-namespace={}", ns.name),
-    );
-    let args = [scope.as_str(), state.as_str(), "--coalesce-window=0s"];
-    Binary::spawn(&format!("{}-{run}", ns.name), &args, &[]).await
+    Binary::in_namespace(ns, &run.to_string(), &[], &[]).await
 }
 
 #[tokio::test]
@@ -103,7 +116,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_chang
         }
         tokio::time::sleep(Duration::from_millis(rng.next(60))).await;
     }
-    assert_final_hashes(&ns, &changes, &format!("seed {seed}")).await;
+    assert_final_hashes(&ns, &changes, env_marker, &format!("seed {seed}")).await;
     op.sigkill().await;
 }
 
@@ -197,7 +210,7 @@ async fn cut_connections_during_a_stream_lose_nothing() {
     create_pairs(&ns, n).await;
     // The operator reaches the API server only through the proxy: its watches and its
     // writes are cut every 1.5 s for 300 ms while changes stream.
-    let proxy = support::CutProxy::to_api_server().await;
+    let proxy = CutProxy::to_api_server().await;
     let kubeconfig = proxy.kubeconfig().display().to_string();
     let scope = format!("--namespaces={}", ns.name);
     let args = [scope.as_str(), "--coalesce-window=0s"];
@@ -227,6 +240,108 @@ async fn cut_connections_during_a_stream_lose_nothing() {
         step += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_final_hashes(&ns, &changes, "cut stream").await;
+    assert_final_hashes(&ns, &changes, env_marker, "cut stream").await;
+    op.sigkill().await;
+}
+
+/// Changes `cfg-<i>` round-robin every 50 ms until `stop` turns true. Each change is retried
+/// until the API server takes it (it may be down); returns how often each config changed.
+async fn stream_changes(
+    api: Api<ConfigMap>,
+    n: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<u32> {
+    let mut changes = vec![0u32; n];
+    let mut step = 0;
+    while !*stop.borrow() {
+        let i = step % n;
+        let patch = json!({ "data": { "k": (changes[i] + 1).to_string() } });
+        let (name, params, patch) = (
+            format!("cfg-{i}"),
+            PatchParams::default(),
+            Patch::Merge(patch),
+        );
+        loop {
+            let sent = api.patch(&name, &params, &patch);
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), sent).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        changes[i] += 1;
+        step += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    changes
+}
+
+#[tokio::test]
+async fn api_server_restarts_and_etcd_compaction_lose_and_repeat_nothing() {
+    // Restarting an API server would break every test sharing it: this plane is our own.
+    let plane = OwnPlane::start("restart").await;
+    let ns = TestNs::on(&plane.kubeconfig, "restart").await;
+    let n = 20;
+    create_pairs(&ns, n).await;
+    // The operator reaches the plane through a proxy, so it can be kept away while the
+    // plane moves on without it.
+    let proxy = CutProxy::to(&plane.kubeconfig).await;
+    let kubeconfig = proxy.kubeconfig().display().to_string();
+    let args = ["--reload-strategy=annotations"];
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let op = Binary::in_namespace(&ns, "0", &args, &env).await;
+
+    // 1. The API server stops mid-stream for 2 s and comes back on the same port.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(stream_changes(ns.api(), n, stopped));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    plane.stop_api_server().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    plane.start_api_server().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.send(true).unwrap();
+    let mut changes = writer.await.expect("the writer");
+    assert_final_hashes(&ns, &changes, annotation_marker, "after a restart").await;
+
+    // 2. With the operator cut off, half the configs change, etcd is compacted past all it
+    // has seen, and the API server restarts (its watch cache starts after the compaction):
+    // the watches the operator resumes get 410 Gone and must list again.
+    const EXPIRED: &str = "kube_reloader_watch_errors_total{kind=\"ConfigMap\",reason=\"expired\"}";
+    let expired_before = op.metric(EXPIRED).await.unwrap_or(0.0);
+    proxy.cut();
+    for (i, count) in changes.iter_mut().enumerate().take(n / 2) {
+        *count += 1;
+        let patch = json!({ "data": { "k": count.to_string() } });
+        ns.merge_patch::<ConfigMap>(&format!("cfg-{i}"), patch)
+            .await;
+    }
+    let revision = plane.compact_etcd().await;
+    plane.stop_api_server().await;
+    plane.start_api_server().await;
+    proxy.restore();
+    let restored = tokio::time::Instant::now();
+    // 3. And the other half changes after.
+    for (i, count) in changes.iter_mut().enumerate().skip(n / 2) {
+        *count += 1;
+        let patch = json!({ "data": { "k": count.to_string() } });
+        ns.merge_patch::<ConfigMap>(&format!("cfg-{i}"), patch)
+            .await;
+    }
+
+    assert_final_hashes(&ns, &changes, annotation_marker, "after compaction").await;
+    eprintln!(
+        "caught up {:?} after the proxy was restored",
+        restored.elapsed()
+    );
+    let expired = op.metric(EXPIRED).await.unwrap_or(0.0);
+    assert!(
+        expired > expired_before,
+        "the ConfigMap watch never got 410 Gone after the compaction at revision {revision}:\n{}",
+        op.log()
+    );
+    assert_eq!(
+        op.http_get("/ready").await.0,
+        200,
+        "not ready after the faults"
+    );
     op.sigkill().await;
 }

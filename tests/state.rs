@@ -61,12 +61,7 @@ async fn wait_persisted(ns: &TestNs, name: &str, want: &str) {
 
 /// The real binary, scoped to the namespace and keeping its state there.
 async fn binary(ns: &TestNs, run: &str) -> Binary {
-    let (scope, state) = (
-        format!("--namespaces={}", ns.name),
-        format!("--state-namespace={}", ns.name),
-    );
-    let name = format!("{}-{run}", ns.name);
-    Binary::spawn(&name, &[&scope, &state, "--coalesce-window=0s"], &[]).await
+    Binary::in_namespace(ns, run, &[], &[]).await
 }
 
 const WRITES: &str = "reloader_reload_executed_total{success=\"true\"}";
@@ -163,18 +158,8 @@ async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_dele
         .await;
     ns.create::<Deployment>(deployment("waits-new", "new", None))
         .await;
-    let (scope, state) = (
-        format!("--namespaces={}", ns.name),
-        format!("--state-namespace={}", ns.name),
-    );
-    let args = [
-        scope.as_str(),
-        state.as_str(),
-        "--coalesce-window=0s",
-        "--reload-on-create=true",
-        "--reload-on-delete=true",
-    ];
-    let first = Binary::spawn(&format!("{}-1", ns.name), &args, &[]).await;
+    let args = ["--reload-on-create=true", "--reload-on-delete=true"];
+    let first = Binary::in_namespace(&ns, "1", &args, &[]).await;
     wait_persisted(&ns, "old", &cm_hash("0")).await;
     first.sigkill().await;
 
@@ -184,7 +169,7 @@ async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_dele
         .delete("old", &Default::default())
         .await
         .expect("delete old");
-    let _second = Binary::spawn(&format!("{}-2", ns.name), &args, &[]).await;
+    let _second = Binary::in_namespace(&ns, "2", &args, &[]).await;
     wait_for("waits-new: rolled for the created config", WAIT, || async {
         let d = ns.get::<Deployment>("waits-new").await;
         match support::env_of(&d, "app", "STAKATER_NEW_CONFIGMAP") {

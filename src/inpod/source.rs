@@ -5,12 +5,11 @@
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::{
-    Api, Client,
-    runtime::{WatchStreamExt, watcher},
-};
+use kube::{Api, Client, runtime::watcher};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
+
+use crate::watch::Step;
 
 use super::{
     files::{self, Files},
@@ -65,10 +64,16 @@ async fn run<K>(
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
     let cfg = watcher::Config::default().fields(&fields);
-    let mut stream = std::pin::pin!(watcher(api, cfg).default_backoff());
+    let mut stream = std::pin::pin!(crate::watch::events(api, cfg));
     // Whether the (re)list in progress has shown the object.
     let mut listed = false;
     while let Some(ev) = stream.next().await {
+        let ev = match ev {
+            Ok(Step::Event(ev)) => Ok(ev),
+            // 410 Gone: the watcher lists again at once; nothing is wrong.
+            Ok(Step::Expired(_)) => continue,
+            Err(e) => Err(e),
+        };
         let msg = match ev {
             Ok(watcher::Event::Init) => {
                 listed = false;

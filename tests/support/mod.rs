@@ -52,7 +52,11 @@ pub fn bin_dir() -> PathBuf {
 
 /// An admin client for the local control plane.
 pub async fn admin_client() -> Client {
-    let path = control_plane();
+    client_for(control_plane()).await
+}
+
+/// A client from the kubeconfig at `path`.
+pub async fn client_for(path: &Path) -> Client {
     let kubeconfig = Kubeconfig::read_from(path).expect("read the admin kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
@@ -64,13 +68,19 @@ pub async fn admin_client() -> Client {
 pub struct TestNs {
     pub name: String,
     pub client: Client,
+    kubeconfig: PathBuf,
 }
 
 impl TestNs {
     /// Creates `PREFIX-<pid>-<n>` with the label `kube-reloader-test=true`.
     pub async fn new(prefix: &str) -> Self {
+        Self::on(control_plane(), prefix).await
+    }
+
+    /// Creates it on the plane that the admin kubeconfig at `kubeconfig` reaches.
+    pub async fn on(kubeconfig: &Path, prefix: &str) -> Self {
         static SEQ: AtomicU32 = AtomicU32::new(0);
-        let client = admin_client().await;
+        let client = client_for(kubeconfig).await;
         let name = format!(
             "{prefix}-{}-{}",
             std::process::id(),
@@ -84,7 +94,11 @@ impl TestNs {
             .create(&PostParams::default(), &ns)
             .await
             .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-        TestNs { name, client }
+        TestNs {
+            name,
+            client,
+            kubeconfig: kubeconfig.to_owned(),
+        }
     }
 
     pub fn api<K>(&self) -> Api<K>
@@ -161,7 +175,7 @@ impl Drop for TestNs {
         // plane tidy between runs.
         let _ = Command::new(bin_dir().join("kubectl"))
             .args(["delete", "namespace", &self.name, "--wait=false"])
-            .env("KUBECONFIG", control_plane())
+            .env("KUBECONFIG", &self.kubeconfig)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
@@ -406,6 +420,25 @@ impl Binary {
         }
     }
 
+    /// Scoped to `ns` and keeping its state there, with no coalescing window, plus `extra`;
+    /// `run` tells its log from other runs'.
+    pub async fn in_namespace(
+        ns: &TestNs,
+        run: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Binary {
+        let (scope, state) = (
+            format!("--namespaces={}", ns.name),
+            format!("--state-namespace={}", ns.name),
+        );
+        let args: Vec<&str> = [scope.as_str(), state.as_str(), "--coalesce-window=0s"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        Binary::spawn(&format!("{}-{run}", ns.name), &args, env).await
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -520,6 +553,15 @@ pub async fn wait_marker(ns: &TestNs, name: &str, var: &str) -> String {
     .await
 }
 
+/// The hash that the annotations strategy recorded in the pod template's
+/// `last-reloaded-from`.
+pub fn recorded_hash(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
+    let ann = d.spec.template.metadata.as_ref()?.annotations.as_ref()?;
+    let source = ann.get(kube_reloader::annotations::LAST_RELOADED_FROM)?;
+    let source: kube_reloader::strategy::ReloadSource = serde_json::from_str(source).ok()?;
+    Some(source.hash)
+}
+
 /// `envFrom` entries for ConfigMaps.
 pub fn configmap_refs(names: &[&str]) -> serde_json::Value {
     names
@@ -562,6 +604,7 @@ pub fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
 /// new ones refused) and restore. TLS passes through untouched.
 pub struct CutProxy {
     pub addr: std::net::SocketAddr,
+    kubeconfig: PathBuf,
     up: std::sync::Arc<std::sync::atomic::AtomicBool>,
     conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
 }
@@ -569,13 +612,19 @@ pub struct CutProxy {
 impl CutProxy {
     /// A proxy to the test plane's API server.
     pub async fn to_api_server() -> CutProxy {
-        let text = std::fs::read_to_string(control_plane()).expect("read the kubeconfig");
+        Self::to(control_plane()).await
+    }
+
+    /// A proxy to the API server of the admin kubeconfig at `kubeconfig`.
+    pub async fn to(kubeconfig: &Path) -> CutProxy {
+        let text = std::fs::read_to_string(kubeconfig).expect("read the kubeconfig");
         let target: std::net::SocketAddr = api_server_addr(&text).parse().expect("ip:port");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let p = CutProxy {
             addr: listener.local_addr().expect("local addr"),
+            kubeconfig: kubeconfig.to_owned(),
             up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             conns: std::sync::Arc::default(),
         };
@@ -609,7 +658,7 @@ impl CutProxy {
 
     /// The admin kubeconfig, pointed at this proxy.
     pub fn kubeconfig(&self) -> PathBuf {
-        let text = std::fs::read_to_string(control_plane()).expect("read the kubeconfig");
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("read the kubeconfig");
         let path = std::env::temp_dir().join(format!(
             "kube-reloader-via-{}-{}.kubeconfig",
             std::process::id(),
@@ -628,4 +677,77 @@ fn api_server_addr(kubeconfig: &str) -> &str {
         .find_map(|l| l.trim().strip_prefix("server: https://"))
         .expect("a server line in the kubeconfig")
         .trim()
+}
+
+/// A control plane of one test's own (etcd and kube-apiserver, no controllers) for faults
+/// that would break the shared plane: restarting the API server, compacting etcd. Driven
+/// through `hack/cluster` with `KUBE_RELOADER_CLUSTER_DIR`; stopped when dropped.
+pub struct OwnPlane {
+    dir: PathBuf,
+    pub kubeconfig: PathBuf,
+}
+
+impl OwnPlane {
+    pub async fn start(name: &str) -> OwnPlane {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("plane-{name}-{}", std::process::id()));
+        let plane = OwnPlane {
+            kubeconfig: dir.join("kubeconfig"),
+            dir,
+        };
+        plane.cluster("up").await;
+        plane
+    }
+
+    /// Stops the API server; clients see refused connections until it is started again.
+    pub async fn stop_api_server(&self) {
+        self.cluster("apiserver-stop").await;
+    }
+
+    /// Starts the API server again on the same port; returns once it is ready.
+    pub async fn start_api_server(&self) {
+        self.cluster("apiserver-start").await;
+    }
+
+    /// Compacts etcd at its current revision; returns that revision.
+    pub async fn compact_etcd(&self) -> u64 {
+        let out = self.cluster("compact").await;
+        out.trim()
+            .parse()
+            .expect("hack/cluster compact prints the revision")
+    }
+
+    fn command(&self, cmd: &str) -> Command {
+        let mut c = Command::new(repo_root().join("hack/cluster"));
+        c.arg(cmd)
+            .env("KUBE_RELOADER_CLUSTER_DIR", &self.dir)
+            .env("KUBE_RELOADER_CLUSTER_CONTROLLERS", "0");
+        c
+    }
+
+    async fn cluster(&self, cmd: &str) -> String {
+        let out = tokio::process::Command::from(self.command(cmd))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .await
+            .expect("run hack/cluster");
+        assert!(
+            out.status.success(),
+            "`hack/cluster {cmd}` failed ({}); see {}/*.log",
+            out.status,
+            self.dir.display()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for OwnPlane {
+    fn drop(&mut self) {
+        let _ = self.command("down").output();
+        // Its logs are kept when the test failed.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_file(self.dir.with_extension("lock"));
+        }
+    }
 }
