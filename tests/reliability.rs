@@ -345,3 +345,34 @@ async fn api_server_restarts_and_etcd_compaction_lose_and_repeat_nothing() {
     );
     op.sigkill().await;
 }
+
+#[tokio::test]
+async fn a_reload_write_cut_off_is_retried_and_lands_once() {
+    let ns = TestNs::new("cutwrite").await;
+    create_pairs(&ns, 1).await;
+    let proxy = CutProxy::to_api_server().await;
+    let kubeconfig = proxy.kubeconfig().display().to_string();
+    // The window puts the write 1 s after the change is seen: inside the cut below.
+    let args = ["--coalesce-window=1s"];
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let op = Binary::in_namespace(&ns, "0", &args, &env).await;
+    ns.merge_patch::<ConfigMap>("cfg-0", json!({ "data": { "k": "1" } }))
+        .await;
+    wait_for("the change seen", WAIT, || async {
+        let pending = op.metric("kube_reloader_pending_reloads").await;
+        (pending == Some(1.0)).then_some(()).ok_or(pending)
+    })
+    .await;
+    proxy.cut();
+    const FAILED: &str = "kube_reloader_errors_total{kind=\"write\"}";
+    // The operator's /metrics is local, so it answers during the cut.
+    wait_for("the write failing", WAIT, || async {
+        let failed = op.metric(FAILED).await;
+        (failed >= Some(1.0)).then_some(()).ok_or(failed)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.restore();
+    assert_final_hashes(&ns, &[1], env_marker, "write cut off").await;
+    op.sigkill().await;
+}
