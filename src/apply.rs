@@ -12,11 +12,7 @@ use kube::{
 };
 use serde_json::json;
 
-use k8s_openapi::{
-    api::batch::v1::{CronJob, Job},
-    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
-};
-use kube::api::{DeleteParams, PostParams, Preconditions, PropagationPolicy};
+use kube::api::PostParams;
 
 use crate::{
     annotations::{CronJobStrategy, RolloutStrategy},
@@ -25,16 +21,40 @@ use crate::{
     options::Options,
     plan::Write,
     store::WorkloadFacts,
-    strategy::{apply_markers, apply_markers_json, template_patch},
+    strategy::{apply_markers_json, template_patch},
 };
 
-/// The error a uid mismatch gets: the workload was re-created, so this reload is moot.
-fn gone(name: &str) -> kube::Error {
-    kube::Error::Api(
-        kube::core::Status::failure(&format!("{name} was re-created (UID changed)"), "Conflict")
-            .with_code(409)
-            .boxed(),
-    )
+mod jobs;
+
+/// Why a write did not land.
+#[derive(Debug)]
+enum Failed {
+    /// The workload was deleted or re-created (its UID changed): this reload is moot.
+    Gone,
+    /// Anything else: retried.
+    Api(kube::Error),
+}
+
+impl From<kube::Error> for Failed {
+    fn from(e: kube::Error) -> Self {
+        match &e {
+            // 409 naming the UID: the uid precondition of our patch or delete failed.
+            kube::Error::Api(s)
+                if s.code == 404 || (s.code == 409 && s.message.contains("UID")) =>
+            {
+                Failed::Gone
+            }
+            _ => Failed::Api(e),
+        }
+    }
+}
+
+/// Ok when `uid` is the one the facts were taken from.
+fn same_uid(meta: &kube::core::ObjectMeta, facts: &WorkloadFacts) -> Result<(), Failed> {
+    match meta.uid.as_deref() == Some(facts.uid.as_str()) {
+        true => Ok(()),
+        false => Err(Failed::Gone),
+    }
 }
 
 pub const FIELD_MANAGER: &str = "kube-reloader";
@@ -134,7 +154,7 @@ impl Applier {
     }
 
     /// The strategic merge patch of the pod template, guarded by the uid.
-    async fn patch_template(&self, facts: &WorkloadFacts, write: &Write) -> kube::Result<()> {
+    async fn patch_template(&self, facts: &WorkloadFacts, write: &Write) -> Result<(), Failed> {
         let template = template_patch(&write.markers);
         let spec = match facts.key.kind {
             WorkloadKind::CronJob => json!({ "jobTemplate": { "spec": { "template": template } } }),
@@ -190,114 +210,9 @@ impl Applier {
         }
     }
 
-    /// Stakater's CronJob reload: a Job made now from the jobTemplate with the markers,
-    /// owned by the CronJob. The CronJob itself is left alone.
-    async fn create_job_from_cronjob(
-        &self,
-        facts: &WorkloadFacts,
-        write: &Write,
-    ) -> kube::Result<()> {
-        let ns = &facts.key.namespace;
-        let cronjob: CronJob = Api::namespaced(self.client.clone(), ns)
-            .get(&facts.key.name)
-            .await?;
-        if cronjob.metadata.uid.as_deref() != Some(facts.uid.as_str()) {
-            return Err(gone(&facts.key.name));
-        }
-        let tmpl = cronjob.spec.job_template;
-        let mut spec = tmpl.spec.unwrap_or_default();
-        apply_markers(&mut spec.template, &write.markers);
-        let meta = tmpl.metadata.unwrap_or_default();
-        let mut annotations = meta.annotations.unwrap_or_default();
-        annotations.insert("cronjob.kubernetes.io/instantiate".into(), "manual".into());
-        let job = Job {
-            metadata: ObjectMeta {
-                generate_name: Some(format!("{}-", facts.key.name)),
-                namespace: Some(ns.clone()),
-                annotations: Some(annotations),
-                labels: meta.labels,
-                owner_references: Some(vec![OwnerReference {
-                    api_version: "batch/v1".into(),
-                    kind: "CronJob".into(),
-                    name: facts.key.name.clone(),
-                    uid: facts.uid.clone(),
-                    controller: Some(true),
-                    block_owner_deletion: Some(true),
-                }]),
-                ..Default::default()
-            },
-            spec: Some(spec),
-            status: None,
-        };
-        let pp = post_params();
-        Api::<Job>::namespaced(self.client.clone(), ns)
-            .create(&pp, &job)
-            .await?;
-        Ok(())
-    }
-
-    /// Stakater's Job reload: delete the Job and create it again, same name, with the
-    /// markers and without the fields the API server set.
-    async fn recreate_job(&self, facts: &WorkloadFacts, write: &Write) -> kube::Result<()> {
-        let api: Api<Job> = Api::namespaced(self.client.clone(), &facts.key.namespace);
-        let mut job = api.get(&facts.key.name).await?;
-        if job.metadata.uid.as_deref() != Some(facts.uid.as_str()) {
-            return Err(gone(&facts.key.name));
-        }
-        let dp = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            preconditions: Some(Preconditions {
-                uid: Some(facts.uid.clone()),
-                resource_version: None,
-            }),
-            ..Default::default()
-        };
-        api.delete(&facts.key.name, &dp).await?;
-        const SERVER_LABELS: [&str; 4] = [
-            "controller-uid",
-            "batch.kubernetes.io/controller-uid",
-            "batch.kubernetes.io/job-name",
-            "job-name",
-        ];
-        let meta = &mut job.metadata;
-        meta.resource_version = None;
-        meta.uid = None;
-        meta.creation_timestamp = None;
-        meta.managed_fields = None;
-        meta.generation = None;
-        if let Some(l) = meta.labels.as_mut() {
-            l.retain(|k, _| !SERVER_LABELS.contains(&k.as_str()));
-        }
-        job.status = None;
-        if let Some(spec) = job.spec.as_mut() {
-            spec.selector = None;
-            spec.manual_selector = None;
-            if let Some(l) = spec
-                .template
-                .metadata
-                .as_mut()
-                .and_then(|m| m.labels.as_mut())
-            {
-                l.retain(|k, _| !SERVER_LABELS.contains(&k.as_str()));
-            }
-            apply_markers(&mut spec.template, &write.markers);
-        }
-        let pp = post_params();
-        // The old Job may still be on its way out; creating under its name waits for that.
-        for _ in 0..50 {
-            match api.create(&pp, &job).await {
-                Err(kube::Error::Api(s)) if s.code == 409 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                other => return other.map(|_| ()),
-            }
-        }
-        api.create(&pp, &job).await.map(|_| ())
-    }
-
     /// `rollout-strategy: restart`: Argo restarts the pods; the template (and Git) stay as
     /// they are. A JSON merge patch, since strategic merge does not work on CRDs.
-    async fn restart_rollout(&self, facts: &WorkloadFacts) -> kube::Result<()> {
+    async fn restart_rollout(&self, facts: &WorkloadFacts) -> Result<(), Failed> {
         let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             k8s_openapi::jiff::Timestamp::now(),
         );
@@ -310,22 +225,20 @@ impl Applier {
 
     /// The default Rollout reload: the template changed in place and written back with
     /// its resourceVersion (a conflict re-reads and retries).
-    async fn update_rollout(&self, facts: &WorkloadFacts, write: &Write) -> kube::Result<()> {
+    async fn update_rollout(&self, facts: &WorkloadFacts, write: &Write) -> Result<(), Failed> {
         let api = self.api(WorkloadKind::Rollout, &facts.key.namespace);
         let pp = post_params();
         let mut attempt = 0;
         loop {
             let mut obj = api.get(&facts.key.name).await?;
-            if obj.metadata.uid.as_deref() != Some(facts.uid.as_str()) {
-                return Err(gone(&facts.key.name));
-            }
+            same_uid(&obj.metadata, facts)?;
             if let Some(t) = obj.data.pointer_mut("/spec/template") {
                 apply_markers_json(t, &write.markers);
             }
             obj.metadata.managed_fields = None;
             match api.replace(&facts.key.name, &pp, &obj).await {
                 Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => attempt += 1,
-                other => return other.map(|_| ()),
+                other => return Ok(other.map(|_| ())?),
             }
         }
     }
@@ -401,13 +314,11 @@ impl Applier {
                 }
                 WriteOutcome::Written
             }
-            Err(kube::Error::Api(s))
-                if s.code == 404 || (s.code == 409 && s.message.contains("UID")) =>
-            {
+            Err(Failed::Gone) => {
                 tracing::info!(workload = %facts.key, "workload gone before its reload; skipped");
                 WriteOutcome::Gone
             }
-            Err(e) => {
+            Err(Failed::Api(e)) => {
                 tracing::warn!(workload = %facts.key, error = %e, attempt = attempts + 1, "reload failed; will retry");
                 if attempts == 0 {
                     let note = format!("Reloading for {} failed: {e}; retrying", names.join(", "));

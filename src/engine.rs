@@ -155,6 +155,9 @@ impl Engine {
                     tracing::info!(leader, "this replica {} write", if leader { "may now" } else { "may no longer" });
                     self.metrics.leader.set(i64::from(leader));
                     self.on_leadership(leader, &read_tx);
+                    if leader && *self.ready.borrow() {
+                        self.warn_all_invalid();
+                    }
                 }
                 () = sleep => {
                     self.dispatch_resumes();
@@ -231,6 +234,7 @@ impl Engine {
                         "caches synced; ready"
                     );
                     self.ready.send_replace(true);
+                    self.warn_all_invalid();
                     self.catch_up();
                     if self.opts.sync_after_restart && self.opts.reload_on_create {
                         self.sync_after_restart();
@@ -301,8 +305,10 @@ impl Engine {
                     .store
                     .workload(&facts.key)
                     .is_none_or(|old| old.problems != facts.problems);
-                if problems_changed && !facts.problems.is_empty() {
-                    self.applier.warn_invalid(&facts);
+                // Until every cache is warm the namespace selection is not known yet;
+                // `warn_all_invalid` reports what the first lists found.
+                if problems_changed && self.all_synced() {
+                    self.warn_invalid(&facts);
                 }
                 self.schedule_resume(&facts);
                 let key = facts.key.clone();
@@ -392,6 +398,21 @@ impl Engine {
         let kind = facts.key.kind.as_str();
         if self.store.put_workload(facts).is_none() {
             self.watched_gauge(kind).inc();
+        }
+    }
+
+    /// A Warning Event for a workload's invalid annotations, from the leader only and only
+    /// where this operator serves: another instance may serve the other namespaces.
+    fn warn_invalid(&self, facts: &WorkloadFacts) {
+        let serves = self.is_leader() && self.namespace_allowed(&facts.key.namespace);
+        if serves && !facts.problems.is_empty() {
+            self.applier.warn_invalid(facts);
+        }
+    }
+
+    fn warn_all_invalid(&self) {
+        for facts in self.store.workloads() {
+            self.warn_invalid(facts);
         }
     }
 

@@ -8,7 +8,11 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    batch::v1::Job,
+    core::v1::{ConfigMap, Secret},
+};
 use kube::{
     Api,
     api::{Patch, PatchParams},
@@ -16,7 +20,8 @@ use kube::{
 use serde_json::json;
 use support::{
     Binary, CutProxy, OwnPlane, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, env_of,
-    kubectl, recorded_hash, wait_for,
+    job_env, kubectl, recorded_hash, secret_hash, start_operator, wait_for, wait_job_recreated,
+    warnings,
 };
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
@@ -375,4 +380,75 @@ async fn a_reload_write_cut_off_is_retried_and_lands_once() {
     proxy.restore();
     assert_final_hashes(&ns, &[1], env_marker, "write cut off").await;
     op.sigkill().await;
+}
+
+#[tokio::test]
+async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed() {
+    let ns = TestNs::new("jobheld").await;
+    ns.create::<Secret>(json!({ "metadata": { "name": "s" }, "stringData": { "t": "1" } }))
+        .await;
+    let annotations = json!({ "secret.reloader.stakater.com/reload": "s" });
+    let created: Job = ns
+        .create(json!({
+            "metadata": { "name": "migrate", "annotations": annotations },
+            "spec": { "template": { "spec": { "restartPolicy": "Never",
+                "containers": [{ "name": "m", "image": "x" }] } } }
+        }))
+        .await;
+    // An admission policy refuses every Job created in the namespace until it is removed:
+    // stakater's Job reload deletes the Job first, so from then on only we hold it.
+    let policy = format!("hold-jobs-{}", ns.name);
+    let manifests = json!({ "apiVersion": "v1", "kind": "List", "items": [
+        { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+          "metadata": { "name": policy },
+          "spec": { "failurePolicy": "Fail",
+            "matchConstraints": { "resourceRules": [{ "apiGroups": ["batch"], "apiVersions": ["v1"],
+                "operations": ["CREATE"], "resources": ["jobs"] }] },
+            "validations": [{ "expression": "false", "message": "held by the test" }] } },
+        { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+          "metadata": { "name": policy },
+          "spec": { "policyName": policy, "validationActions": ["Deny"],
+            "matchResources": { "namespaceSelector": { "matchLabels": {
+                "kubernetes.io/metadata.name": ns.name } } } } }
+    ]});
+    kubectl(&["apply", "-f", "-"], Some(&manifests.to_string()));
+    let probe = json!({ "metadata": { "name": "probe" }, "spec": { "template": { "spec": {
+        "restartPolicy": "Never", "containers": [{ "name": "m", "image": "x" }] } } } });
+    let probe: Job = serde_json::from_value(probe).unwrap();
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    wait_for("the policy in force", WAIT, || async {
+        match ns.api::<Job>().create(&dry_run, &probe).await {
+            Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
+            other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
+        }
+    })
+    .await;
+
+    let _op = start_operator(&ns, &[]).await;
+    ns.merge_patch::<Secret>("s", json!({ "stringData": { "t": "2" } }))
+        .await;
+    let note = wait_for("a warning that the Job waits", WAIT, || async {
+        let notes = warnings(&ns, "migrate", "ReloadFailed").await;
+        notes.into_iter().next().ok_or("no ReloadFailed Event")
+    })
+    .await;
+    assert!(note.contains("held by the test"), "{note}");
+    assert!(
+        ns.api::<Job>().get_opt("migrate").await.unwrap().is_none(),
+        "the Job is deleted while creation is refused"
+    );
+    kubectl(
+        &["delete", "validatingadmissionpolicybinding", &policy],
+        None,
+    );
+    kubectl(&["delete", "validatingadmissionpolicy", &policy], None);
+    let recreated = wait_job_recreated(&ns, &created).await;
+    assert_eq!(
+        job_env(&recreated, "STAKATER_S_SECRET"),
+        Some(secret_hash(&[("t", "2")])),
+        "the re-created Job carries the marker"
+    );
 }

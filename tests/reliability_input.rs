@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     ByteString,
-    api::{apps::v1::Deployment, core::v1::ConfigMap, events::v1::Event},
+    api::{apps::v1::Deployment, core::v1::ConfigMap},
 };
 use kube_reloader::hash;
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, cm_hash, start_operator, wait_env_value, wait_for};
+use support::{TestNs, WAIT, cm_hash, start_operator, wait_env_value, wait_for, warnings};
 
 fn workload(name: &str, annotations: Value, env_from: &[&str]) -> Value {
     let pod = json!({ "containers": [
@@ -24,16 +24,6 @@ fn workload(name: &str, annotations: Value, env_from: &[&str]) -> Value {
 
 fn cm(name: &str, value: &str) -> Value {
     json!({ "metadata": { "name": name }, "data": { "k": value } })
-}
-
-async fn warnings(ns: &TestNs, workload: &str, reason: &str) -> Vec<String> {
-    ns.list::<Event>()
-        .await
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(workload))
-        .map(|e| e.note.unwrap_or_default())
-        .collect()
 }
 
 async fn generation(ns: &TestNs, name: &str) -> i64 {

@@ -5,17 +5,17 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use k8s_openapi::{
-    ByteString,
-    api::{
-        apps::v1::{Deployment, ReplicaSet},
-        batch::v1::{CronJob, Job},
-        core::v1::{ConfigMap, Secret},
-    },
+use k8s_openapi::api::{
+    apps::v1::{Deployment, ReplicaSet},
+    batch::v1::{CronJob, Job},
+    core::v1::{ConfigMap, Secret},
 };
 use kube_reloader::{hash, strategy::ReloadSource};
 use serde_json::json;
-use support::{TestNs, WAIT, deployment, env_of, kubectl, start_operator, wait_for};
+use support::{
+    TestNs, WAIT, deployment, env_of, job_env, kubectl, secret_hash, start_operator, wait_for,
+    wait_job_recreated, warnings,
+};
 
 /// Waits until container `app` of Deployment `name` has env var `var`; returns its value.
 async fn wait_env(ns: &TestNs, name: &str, var: &str, what: &str) -> String {
@@ -24,15 +24,6 @@ async fn wait_env(ns: &TestNs, name: &str, var: &str, what: &str) -> String {
         env_of(&d, "app", var).ok_or("no env var yet")
     })
     .await
-}
-
-/// Stakater's hash of Secret data given as plain text.
-fn secret_hash(pairs: &[(&str, &str)]) -> String {
-    let raw: BTreeMap<String, ByteString> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-        .collect();
-    hash::secret_hash(Some(&raw)).to_string()
 }
 
 async fn replicaset_count(ns: &TestNs, name: &str) -> usize {
@@ -275,16 +266,6 @@ fn cronjob(name: &str, annotations: serde_json::Value, suspend: bool) -> serde_j
     })
 }
 
-fn job_env(j: &Job, var: &str) -> Option<String> {
-    j.spec.as_ref()?.template.spec.as_ref()?.containers[0]
-        .env
-        .as_ref()?
-        .iter()
-        .find(|e| e.name == var)?
-        .value
-        .clone()
-}
-
 #[tokio::test]
 async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
     let ns = TestNs::new("cron").await;
@@ -385,13 +366,7 @@ async fn jobs_are_recreated_with_the_marker() {
     let _op = start_operator(&ns, &[]).await;
     ns.merge_patch::<Secret>("job-secret", json!({ "stringData": { "t": "2" } }))
         .await;
-    let recreated = wait_for("the Job re-created", WAIT, || async {
-        match ns.api::<Job>().get_opt("migrate").await.expect("get job") {
-            Some(j) if j.metadata.uid != created.metadata.uid => Ok(j),
-            other => Err(other.and_then(|j| j.metadata.uid)),
-        }
-    })
-    .await;
+    let recreated = wait_job_recreated(&ns, &created).await;
     let expected = secret_hash(&[("t", "2")]);
     assert_eq!(
         job_env(&recreated, "STAKATER_JOB_SECRET_SECRET"),
@@ -442,13 +417,13 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
     )
     .await;
     // The reload changed the template, not the annotations: still one warning.
-    let again = ns
+    let again: Vec<Event> = ns
         .list::<Event>()
         .await
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("InvalidAnnotation"))
-        .count();
-    assert_eq!(again, 1);
+        .collect();
+    assert_eq!(again.len(), 1, "{again:#?}");
 }
 
 /// The same ConfigMap `cfg` and auto Deployment `w` in each namespace.
@@ -497,10 +472,31 @@ async fn namespace_selector_limits_reloads_to_selected_namespaces() {
         None,
     );
     setup_auto_pair(&selected, &other).await;
+    for ns in [&selected, &other] {
+        let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
+        let invalid = json!({ "configmap.reloader.stakater.com/reload": "bad[" });
+        ns.create::<Deployment>(deployment("invalid", invalid, pod))
+            .await;
+    }
     // Global mode (the selector only applies there), in stakater's legacy `key:value` form.
     let args = [format!("--namespace-selector={label}:yes")];
     let _op = support::start_global_operator(&selected, &[&args[0]]).await;
     change_both_expect_one(&selected, &other, "unselected namespace untouched").await;
+    wait_for("the invalid annotation reported", WAIT, || async {
+        let found = warnings(&selected, "invalid", "InvalidAnnotation").await;
+        if found.is_empty() {
+            Err("none yet")
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    // Reported together at start-up: an unselected namespace is not this operator's.
+    let outside = warnings(&other, "invalid", "InvalidAnnotation").await;
+    assert!(
+        outside.is_empty(),
+        "warned outside its namespaces: {outside:?}"
+    );
 }
 
 #[tokio::test]

@@ -527,6 +527,47 @@ pub fn cm_hash(value: &str) -> String {
     kube_reloader::hash::configmap_hash(Some(&data), None).to_string()
 }
 
+/// Stakater's hash of Secret data given as plain text.
+pub fn secret_hash(pairs: &[(&str, &str)]) -> String {
+    let raw: std::collections::BTreeMap<String, k8s_openapi::ByteString> = pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                k8s_openapi::ByteString(v.as_bytes().to_vec()),
+            )
+        })
+        .collect();
+    kube_reloader::hash::secret_hash(Some(&raw)).to_string()
+}
+
+/// The value of env var `var` on a Job's first container.
+pub fn job_env(j: &k8s_openapi::api::batch::v1::Job, var: &str) -> Option<String> {
+    j.spec.as_ref()?.template.spec.as_ref()?.containers[0]
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == var)?
+        .value
+        .clone()
+}
+
+/// Waits until the Job named like `old` exists with another uid; returns it.
+pub async fn wait_job_recreated(
+    ns: &TestNs,
+    old: &k8s_openapi::api::batch::v1::Job,
+) -> k8s_openapi::api::batch::v1::Job {
+    let name = old.metadata.name.as_deref().expect("a named Job");
+    wait_for(&format!("Job {name} re-created"), WAIT, || async {
+        let api = ns.api::<k8s_openapi::api::batch::v1::Job>();
+        match api.get_opt(name).await.expect("get the Job") {
+            Some(j) if j.metadata.uid != old.metadata.uid => Ok(j),
+            other => Err(other.and_then(|j| j.metadata.uid)),
+        }
+    })
+    .await
+}
+
 /// Waits until container `app` of Deployment `name` has `var` = `want`; returns it.
 pub async fn wait_env_value(
     ns: &TestNs,
@@ -560,6 +601,17 @@ pub fn recorded_hash(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<Strin
     let source = ann.get(kube_reloader::annotations::LAST_RELOADED_FROM)?;
     let source: kube_reloader::strategy::ReloadSource = serde_json::from_str(source).ok()?;
     Some(source.hash)
+}
+
+/// The notes of the Events with `reason` about `workload` in the test namespace.
+pub async fn warnings(ns: &TestNs, workload: &str, reason: &str) -> Vec<String> {
+    ns.list::<k8s_openapi::api::events::v1::Event>()
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(workload))
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
 }
 
 /// `envFrom` entries for ConfigMaps.

@@ -1,0 +1,144 @@
+//! Stakater's Job and CronJob reloads: a Job is deleted and created again with the markers;
+//! a CronJob gets a new Job made from its jobTemplate now.
+
+use std::time::Duration;
+
+use k8s_openapi::{
+    api::batch::v1::{CronJob, Job},
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
+};
+use kube::{
+    Api,
+    api::{DeleteParams, Preconditions, PropagationPolicy},
+    runtime::events::EventType,
+};
+
+use super::{Applier, Failed, post_params, same_uid};
+use crate::{plan::Write, store::WorkloadFacts, strategy::apply_markers};
+
+impl Applier {
+    /// Stakater's CronJob reload: a Job made now from the jobTemplate with the markers,
+    /// owned by the CronJob. The CronJob itself is left alone.
+    pub(super) async fn create_job_from_cronjob(
+        &self,
+        facts: &WorkloadFacts,
+        write: &Write,
+    ) -> Result<(), Failed> {
+        let ns = &facts.key.namespace;
+        let cronjob: CronJob = Api::namespaced(self.client.clone(), ns)
+            .get(&facts.key.name)
+            .await?;
+        same_uid(&cronjob.metadata, facts)?;
+        let tmpl = cronjob.spec.job_template;
+        let mut spec = tmpl.spec.unwrap_or_default();
+        apply_markers(&mut spec.template, &write.markers);
+        let meta = tmpl.metadata.unwrap_or_default();
+        let mut annotations = meta.annotations.unwrap_or_default();
+        annotations.insert("cronjob.kubernetes.io/instantiate".into(), "manual".into());
+        let job = Job {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{}-", facts.key.name)),
+                namespace: Some(ns.clone()),
+                annotations: Some(annotations),
+                labels: meta.labels,
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "batch/v1".into(),
+                    kind: "CronJob".into(),
+                    name: facts.key.name.clone(),
+                    uid: facts.uid.clone(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: Some(spec),
+            status: None,
+        };
+        let pp = post_params();
+        Api::<Job>::namespaced(self.client.clone(), ns)
+            .create(&pp, &job)
+            .await?;
+        Ok(())
+    }
+
+    /// Stakater's Job reload: delete the Job and create it again, same name, with the
+    /// markers and without the fields the API server set.
+    pub(super) async fn recreate_job(
+        &self,
+        facts: &WorkloadFacts,
+        write: &Write,
+    ) -> Result<(), Failed> {
+        let api: Api<Job> = Api::namespaced(self.client.clone(), &facts.key.namespace);
+        let mut job = api.get(&facts.key.name).await?;
+        same_uid(&job.metadata, facts)?;
+        let dp = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            preconditions: Some(Preconditions {
+                uid: Some(facts.uid.clone()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        api.delete(&facts.key.name, &dp).await?;
+        const SERVER_LABELS: [&str; 4] = [
+            "controller-uid",
+            "batch.kubernetes.io/controller-uid",
+            "batch.kubernetes.io/job-name",
+            "job-name",
+        ];
+        let meta = &mut job.metadata;
+        meta.resource_version = None;
+        meta.uid = None;
+        meta.creation_timestamp = None;
+        meta.managed_fields = None;
+        meta.generation = None;
+        if let Some(l) = meta.labels.as_mut() {
+            l.retain(|k, _| !SERVER_LABELS.contains(&k.as_str()));
+        }
+        job.status = None;
+        if let Some(spec) = job.spec.as_mut() {
+            spec.selector = None;
+            spec.manual_selector = None;
+            if let Some(l) = spec
+                .template
+                .metadata
+                .as_mut()
+                .and_then(|m| m.labels.as_mut())
+            {
+                l.retain(|k, _| !SERVER_LABELS.contains(&k.as_str()));
+            }
+            apply_markers(&mut spec.template, &write.markers);
+        }
+        self.create_again(facts, &api, &job).await;
+        Ok(())
+    }
+
+    /// Creates the deleted Job again. Nothing else holds it now, so giving up would lose
+    /// it: every error is retried (the old Job still on its way out, a quota not yet
+    /// released, an outage, an admission policy), backing off to 30 s, until it lands.
+    async fn create_again(&self, facts: &WorkloadFacts, api: &Api<Job>, job: &Job) {
+        let pp = post_params();
+        let mut delay = Duration::from_millis(100);
+        let mut reported = false;
+        loop {
+            let e = match api.create(&pp, job).await {
+                Ok(_) => return,
+                Err(e) => e,
+            };
+            let waiting = matches!(&e, kube::Error::Api(s) if s.code == 409);
+            if !waiting {
+                tracing::warn!(workload = %facts.key, error = %e, "the deleted Job cannot be created again yet; retrying");
+                if !reported {
+                    reported = true;
+                    let note = format!(
+                        "Job deleted for its reload cannot be created again yet: {e}; retrying"
+                    );
+                    self.event(facts, EventType::Warning, "ReloadFailed", note)
+                        .await;
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+}
