@@ -17,6 +17,7 @@ pub mod sidecar;
 pub mod signal;
 pub mod source;
 pub mod spec;
+pub mod start;
 pub mod supervise;
 pub mod watch_dir;
 pub mod writer;
@@ -25,20 +26,14 @@ use std::process::ExitCode;
 
 use args::{Command, LogArgs};
 
+use crate::operator::terminated;
+
 /// How a mode failed: bad input (exit 2) or at run time (exit 1).
 #[derive(Debug)]
 pub enum Fail {
     Usage(String),
     Run(String),
 }
-
-async fn client() -> Result<kube::Client, Fail> {
-    kube::Client::try_default()
-        .await
-        .map_err(|e| Fail::Run(format!("cannot build a Kubernetes client: {e}")))
-}
-
-use crate::operator::terminated;
 
 fn log_args(cmd: &Command) -> &LogArgs {
     match cmd {

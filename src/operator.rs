@@ -101,9 +101,7 @@ pub(crate) async fn load_state(store: &StateStore) -> Loaded {
 
 /// The binary's entry: options, client, HTTP server and the operator.
 pub async fn main(opts: Options) -> Result<(), String> {
-    let client = Client::try_default()
-        .await
-        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
+    let client = client().await?;
     let (ready_tx, ready_rx) = watch::channel(false);
     let metrics = Metrics::new(opts.metrics_by_namespace);
     let addr = opts.http_addr.clone();
@@ -113,6 +111,24 @@ pub async fn main(opts: Options) -> Result<(), String> {
         () = run(client, opts, ready_tx, metrics, terminated()) => Ok(()),
         r = server => Err(format!("HTTP server stopped: {r:?}")),
     }
+}
+
+/// A client from the kubeconfig or the pod's service account (operator and in-pod modes).
+pub async fn client() -> Result<Client, String> {
+    Client::try_default()
+        .await
+        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))
+}
+
+/// The pod's namespace: POD_NAMESPACE, else the in-cluster namespace file. A blank
+/// POD_NAMESPACE means none: the file is not read then.
+pub fn pod_namespace() -> Option<String> {
+    let file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .or_else(|| std::fs::read_to_string(file).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Completes on SIGTERM or SIGINT (the operator's and the in-pod modes' shutdown signal).

@@ -21,13 +21,7 @@ const COMPONENT: &str = "kube-reloader-state";
 /// Where the state lives: `POD_NAMESPACE`, then the in-cluster namespace file, then
 /// `--state-namespace`. `None` disables persistence.
 pub fn resolve_namespace(flag: Option<&str>) -> Option<String> {
-    let file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-    std::env::var("POD_NAMESPACE")
-        .ok()
-        .or_else(|| std::fs::read_to_string(file).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| flag.map(str::to_owned).filter(|s| !s.is_empty()))
+    crate::operator::pod_namespace().or_else(|| flag.map(str::to_owned).filter(|s| !s.is_empty()))
 }
 
 /// Whether a ConfigMap is one of our state shards (by its component label).

@@ -76,9 +76,15 @@ pub fn decide(last: Option<ContentHash>, new: ContentHash) -> Step {
     }
 }
 
-/// Delay before retrying a failed reload: doubles from `first`, capped at `max`.
+/// Exponential backoff: `first`, doubling with each `attempt` (from 0), capped at `max`.
 pub fn backoff(first: Duration, attempt: u32, max: Duration) -> Duration {
     first.saturating_mul(1u32 << attempt.min(20)).min(max)
+}
+
+/// When to retry a failed write of the config or reload of the app: 1s, doubling, at most
+/// a minute apart. (A reload call's own retries, `--reload-http-backoff`, are separate.)
+pub fn retry_delay(attempt: u32) -> Duration {
+    backoff(Duration::from_secs(1), attempt, Duration::from_secs(60))
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.

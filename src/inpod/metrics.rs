@@ -4,7 +4,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -21,8 +21,8 @@ pub struct InPodMetrics {
     failures: Counter,
     writes: Counter,
     last_success: Gauge<f64, AtomicU64>,
+    /// Reloads failed in a row: exported, and what /healthz compares with `threshold`.
     consecutive: Gauge,
-    failing: Arc<AtomicU32>,
     threshold: u32,
     ready: Arc<AtomicBool>,
 }
@@ -38,7 +38,6 @@ impl InPodMetrics {
             writes: Counter::default(),
             last_success: Gauge::default(),
             consecutive: Gauge::default(),
-            failing: Arc::default(),
             threshold,
             ready: Arc::default(),
         };
@@ -86,14 +85,12 @@ impl InPodMetrics {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         self.last_success.set(now.as_secs_f64());
-        self.failing.store(0, Ordering::Relaxed);
         self.consecutive.set(0);
     }
 
     pub fn reload_failed(&self) {
         self.failures.inc();
-        let n = self.failing.fetch_add(1, Ordering::Relaxed) + 1;
-        self.consecutive.set(i64::from(n));
+        self.consecutive.inc();
     }
 
     pub fn written(&self) {
@@ -110,7 +107,7 @@ impl InPodMetrics {
 
     /// `Err(n)` once `n` reloads in a row failed and `n` reached the threshold.
     pub fn health(&self) -> Result<(), u32> {
-        let n = self.failing.load(Ordering::Relaxed);
+        let n = u32::try_from(self.consecutive.get()).unwrap_or(u32::MAX);
         if self.threshold > 0 && n >= self.threshold {
             Err(n)
         } else {

@@ -79,15 +79,13 @@ pub fn parse(kind: Kind, s: &str, default_ns: Option<&str>) -> Result<ObjectRef,
     })
 }
 
-/// The namespace for names given without one: `--namespace`, then POD_NAMESPACE, then the
-/// in-cluster namespace file.
+/// The namespace for names given without one: `--namespace`, else the pod's
+/// (`operator::pod_namespace`). A blank `--namespace` means none at all.
 pub fn default_namespace(flag: Option<&str>) -> Option<String> {
-    let file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-    flag.map(str::to_owned)
-        .or_else(|| std::env::var("POD_NAMESPACE").ok())
-        .or_else(|| std::fs::read_to_string(file).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+    match flag {
+        Some(ns) => Some(ns.trim().to_owned()).filter(|s| !s.is_empty()),
+        None => crate::operator::pod_namespace(),
+    }
 }
 
 #[cfg(test)]

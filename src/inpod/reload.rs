@@ -3,12 +3,14 @@
 
 use std::{
     path::PathBuf,
-    time::{Duration, Instant, SystemTime},
+    time::{Instant, SystemTime},
 };
 
 use nix::sys::signal::Signal;
 
-use super::{debounce::backoff, metrics::InPodMetrics, reload_http::HttpReload, signal::Target};
+use super::{
+    debounce::retry_delay, metrics::InPodMetrics, reload_http::HttpReload, signal::Target,
+};
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -17,19 +19,6 @@ pub enum Action {
     Http(Box<HttpReload>),
     Signal(Target, Signal),
     Touch(PathBuf),
-}
-
-impl Action {
-    async fn run(&self) -> Result<String, String> {
-        match self {
-            Action::None => Ok("nothing to do".into()),
-            Action::Http(h) => h.reload().await.map(|()| format!("{h:?}")),
-            Action::Signal(target, sig) => {
-                super::signal::send(target, *sig).map(|pid| format!("{sig} to process {pid}"))
-            }
-            Action::Touch(path) => touch(path).map(|()| format!("touched {}", path.display())),
-        }
-    }
 }
 
 /// Creates the file, or sets its modification time to now; its content is kept.
@@ -56,10 +45,16 @@ pub struct Reloader {
 impl Reloader {
     /// Runs the action once; `false` when it failed (logged and counted).
     pub async fn reload(&self) -> bool {
-        if matches!(self.action, Action::None) {
-            return true;
-        }
-        match self.action.run().await {
+        let outcome = match &self.action {
+            // Not a reload: nothing to log or count.
+            Action::None => return true,
+            Action::Http(h) => h.reload().await.map(|()| format!("{h:?}")),
+            Action::Signal(target, sig) => {
+                super::signal::send(target, *sig).map(|pid| format!("{sig} to process {pid}"))
+            }
+            Action::Touch(path) => touch(path).map(|()| format!("touched {}", path.display())),
+        };
+        match outcome {
             Ok(what) => {
                 tracing::info!(%what, "app reloaded");
                 self.metrics.reload_ok();
@@ -73,15 +68,14 @@ impl Reloader {
         }
     }
 
-    /// Reloads; on failure, when to try again (1s, doubling, at most a minute apart).
+    /// Reloads; on failure, when to try again (`retry_delay`).
     /// `previous`: the retry this attempt is, if any.
     pub async fn attempt(&self, previous: Retry) -> Retry {
         let n = previous.map_or(0, |(_, n)| n + 1);
         if self.reload().await {
             return None;
         }
-        let delay = backoff(Duration::from_secs(1), n, Duration::from_secs(60));
-        Some((Instant::now() + delay, n))
+        Some((Instant::now() + retry_delay(n), n))
     }
 }
 

@@ -24,34 +24,27 @@ pub enum SourceMsg {
     Error { idx: usize, error: String },
 }
 
-/// Spawns a watch for each object; messages carry the object's index in `refs`.
-pub fn spawn(
-    client: &Client,
-    refs: &[ObjectRef],
-    modes: (u32, u32),
-    tx: mpsc::Sender<SourceMsg>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    refs.iter()
-        .enumerate()
-        .map(|(idx, r)| {
-            let (cm_mode, secret_mode) = modes;
-            let fields = format!("metadata.name={}", r.name);
-            let client = client.clone();
-            let tx = tx.clone();
-            match r.kind {
-                Kind::ConfigMap => {
-                    let api = Api::<ConfigMap>::namespaced(client, &r.namespace);
-                    let to_files = move |cm: &ConfigMap| files::of_configmap(cm, cm_mode);
-                    tokio::spawn(run(api, fields, idx, to_files, tx))
-                }
-                Kind::Secret => {
-                    let api = Api::<Secret>::namespaced(client, &r.namespace);
-                    let to_files = move |s: &Secret| files::of_secret(s, secret_mode);
-                    tokio::spawn(run(api, fields, idx, to_files, tx))
-                }
+/// Spawns a watch for each object; messages carry the object's index in `refs`. Nothing
+/// joins them: a watch ends when its next message finds the receiver gone.
+pub fn spawn(client: &Client, refs: &[ObjectRef], modes: (u32, u32), tx: mpsc::Sender<SourceMsg>) {
+    let (cm_mode, secret_mode) = modes;
+    for (idx, r) in refs.iter().enumerate() {
+        let fields = format!("metadata.name={}", r.name);
+        let client = client.clone();
+        let tx = tx.clone();
+        match r.kind {
+            Kind::ConfigMap => {
+                let api = Api::<ConfigMap>::namespaced(client, &r.namespace);
+                let to_files = move |cm: &ConfigMap| files::of_configmap(cm, cm_mode);
+                tokio::spawn(run(api, fields, idx, to_files, tx));
             }
-        })
-        .collect()
+            Kind::Secret => {
+                let api = Api::<Secret>::namespaced(client, &r.namespace);
+                let to_files = move |s: &Secret| files::of_secret(s, secret_mode);
+                tokio::spawn(run(api, fields, idx, to_files, tx));
+            }
+        }
+    }
 }
 
 async fn run<K>(

@@ -10,14 +10,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::{
     Fail,
     args::RunArgs,
-    debounce::Debounce,
-    metrics::InPodMetrics,
-    objref,
     reload::{Action, Reloader},
-    server,
     signal::{self as sig, Target},
-    spec,
-    writer::Writer,
+    start,
 };
 
 /// The shell's convention for a child's status.
@@ -33,18 +28,10 @@ pub async fn run(a: RunArgs) -> Result<u8, Fail> {
     // Installed first: a SIGTERM from now on is ours to forward, not a silent death.
     let mut term = signal(SignalKind::terminate()).map_err(|e| Fail::Run(e.to_string()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Fail::Run(e.to_string()))?;
-    let ns = objref::default_namespace(a.objects.namespace.as_deref());
-    let refs = spec::objects(&a.objects, ns.as_deref()).map_err(Fail::Usage)?;
+    let refs = start::objects(&a.objects)?;
     let reload_sig = sig::parse(&a.signal).map_err(|e| Fail::Usage(format!("--signal {e}")))?;
-    let metrics = InPodMetrics::new("run", a.looping.failure_threshold);
-    let listener = server::bind(&a.looping.http_addr)
-        .await
-        .map_err(Fail::Usage)?;
-    let client = super::client().await?;
-    tokio::spawn(server::serve(listener, metrics.clone()));
-    let modes = (a.objects.file_mode, a.objects.secret_file_mode);
-    let dir = a.objects.dir.clone();
-    let mut writer = Writer::start(&client, refs, dir, modes, metrics.clone());
+    let metrics = start::serve_metrics("run", &a.looping).await?;
+    let mut writer = start::writer(&a.objects, refs, metrics.clone()).await?;
     tokio::select! {
         r = writer.wait_complete(a.wait) => r.map_err(Fail::Run)?,
         _ = term.recv() => return Ok(128 + Signal::SIGTERM as u8),
@@ -78,7 +65,7 @@ pub async fn run(a: RunArgs) -> Result<u8, Fail> {
         action: Action::Signal(Target::Pid(pid), reload_sig),
         metrics,
     };
-    let mut debounce = Debounce::new(a.looping.debounce, a.looping.debounce_max_delay);
+    let mut debounce = start::debounce(&a.looping);
     // Bound first, so the future borrowing `child` is gone before the arms use it.
     let outcome = writer.run_until(&reloader, &mut debounce, exited).await;
     match outcome {

@@ -12,11 +12,10 @@ use super::{
     Fail,
     args::WatchDirArgs,
     atomic::{self, DATA},
-    debounce::{Debounce, sleep_until},
+    debounce::sleep_until,
     files,
-    metrics::InPodMetrics,
     reload::{Reloader, Retry},
-    server, spec,
+    spec, start,
 };
 
 /// Whether an event in a directory is a change worth a look. `kubelet_layout`: the
@@ -52,11 +51,7 @@ pub async fn watch_dir(a: WatchDirArgs) -> Result<(), Fail> {
             .map_err(|e| Fail::Usage(format!("--dir {}: {e}", dir.display())))?;
         wds.push((wd, dir.clone()));
     }
-    let metrics = InPodMetrics::new("watch-dir", a.looping.failure_threshold);
-    let listener = server::bind(&a.looping.http_addr)
-        .await
-        .map_err(Fail::Usage)?;
-    tokio::spawn(server::serve(listener, metrics.clone()));
+    let metrics = start::serve_metrics("watch-dir", &a.looping).await?;
     let mut events = inotify
         .into_event_stream(vec![0u8; 64 * 1024])
         .map_err(|e| Fail::Run(format!("inotify: {e}")))?;
@@ -64,7 +59,7 @@ pub async fn watch_dir(a: WatchDirArgs) -> Result<(), Fail> {
     metrics.set_ready();
     tracing::info!(dirs = ?dirs, action = ?action, "watching");
     let reloader = Reloader { action, metrics };
-    let mut debounce = Debounce::new(a.looping.debounce, a.looping.debounce_max_delay);
+    let mut debounce = start::debounce(&a.looping);
     let mut retry: Retry = None;
     let mut stop = std::pin::pin!(super::terminated());
     loop {

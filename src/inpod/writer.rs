@@ -182,8 +182,7 @@ impl Writer {
                             // Counted with reload failures: the app is not getting its config.
                             tracing::error!(error = %e, "cannot write the config; retrying");
                             self.metrics.reload_failed();
-                            let delay = debounce::backoff(Duration::from_secs(1), write_failures, Duration::from_secs(60));
-                            debounce.force(Instant::now() + delay);
+                            debounce.force(Instant::now() + debounce::retry_delay(write_failures));
                             write_failures += 1;
                             continue;
                         }
