@@ -106,6 +106,15 @@ pub struct NamePatterns {
     pub invalid: Vec<(String, String)>,
 }
 
+/// Whether `^(?:item)$` can only match `item` itself: no character that is special outside
+/// a character class. (`regex::escape` also escapes `-`, which is in most object names, and
+/// compiling thousands of those as regexes on every update of a workload is slow.)
+fn is_literal(item: &str) -> bool {
+    !item.contains([
+        '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+    ])
+}
+
 /// Longest reload list item we compile; a regex this long is a mistake or an attack.
 const MAX_PATTERN_LEN: usize = 1024;
 
@@ -116,7 +125,7 @@ impl NamePatterns {
             if item.is_empty() {
                 continue; // `^$` never matches an object name
             }
-            if regex::escape(item) == item {
+            if is_literal(item) {
                 out.items.push(NamePattern::Literal(item.to_owned()));
                 continue;
             }

@@ -178,6 +178,21 @@ proptest! {
         }
     }
 
+    // Stakater anchors every item as a regex; ours skips the regex for items that can only
+    // match themselves. Both must pick the same names.
+    #[test]
+    fn a_reload_list_matches_what_its_anchored_regexes_match(
+        item in "[a-z0-9.*+?()|\\[\\]{}^$&~#-]{1,10}",
+        names in prop::collection::vec("[a-z0-9.&~#-]{1,10}", 8),
+    ) {
+        let p = NamePatterns::parse(&item);
+        if let Ok(re) = regex::Regex::new(&format!("^(?:{item})$")) {
+            for name in names.iter().chain([&item]) {
+                prop_assert_eq!(p.matches(name), re.is_match(name), "item {:?}, name {:?}", item, name);
+            }
+        }
+    }
+
     #[test]
     fn workload_annotations_never_panic(
         values in prop::collection::vec(".{0,60}", 12),
