@@ -277,8 +277,15 @@ impl Engine {
     fn observe(&mut self, obs: Obs, live: bool) {
         match obs {
             Obs::Namespace(name) => {
-                if let Some(sel) = self.selected.as_mut() {
-                    sel.insert(name);
+                let added = self
+                    .selected
+                    .as_mut()
+                    .is_some_and(|s| s.insert(name.clone()));
+                // Selected after start-up: its workloads' warnings are this instance's now.
+                if added && *self.ready.borrow() {
+                    for facts in self.store.workloads().filter(|f| f.key.namespace == name) {
+                        self.warn_invalid(facts);
+                    }
                 }
             }
             Obs::Config(key, entry) => {

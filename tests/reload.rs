@@ -426,6 +426,26 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
     assert_eq!(again.len(), 1, "{again:#?}");
 }
 
+/// A Deployment `invalid` whose reload list has an invalid regex item.
+async fn create_invalid(ns: &TestNs) {
+    let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
+    let invalid = json!({ "configmap.reloader.stakater.com/reload": "bad[" });
+    ns.create::<Deployment>(deployment("invalid", invalid, pod))
+        .await;
+}
+
+async fn wait_invalid_reported(ns: &TestNs) {
+    wait_for("the invalid annotation reported", WAIT, || async {
+        let found = warnings(ns, "invalid", "InvalidAnnotation").await;
+        if found.is_empty() {
+            Err("none yet")
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
 /// The same ConfigMap `cfg` and auto Deployment `w` in each namespace.
 async fn setup_auto_pair(a: &TestNs, b: &TestNs) {
     let pod = json!({ "containers": [{ "name": "app", "image": "x",
@@ -473,24 +493,13 @@ async fn namespace_selector_limits_reloads_to_selected_namespaces() {
     );
     setup_auto_pair(&selected, &other).await;
     for ns in [&selected, &other] {
-        let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
-        let invalid = json!({ "configmap.reloader.stakater.com/reload": "bad[" });
-        ns.create::<Deployment>(deployment("invalid", invalid, pod))
-            .await;
+        create_invalid(ns).await;
     }
     // Global mode (the selector only applies there), in stakater's legacy `key:value` form.
     let args = [format!("--namespace-selector={label}:yes")];
     let _op = support::start_global_operator(&selected, &[&args[0]]).await;
     change_both_expect_one(&selected, &other, "unselected namespace untouched").await;
-    wait_for("the invalid annotation reported", WAIT, || async {
-        let found = warnings(&selected, "invalid", "InvalidAnnotation").await;
-        if found.is_empty() {
-            Err("none yet")
-        } else {
-            Ok(())
-        }
-    })
-    .await;
+    wait_invalid_reported(&selected).await;
     // Reported together at start-up: an unselected namespace is not this operator's.
     let outside = warnings(&other, "invalid", "InvalidAnnotation").await;
     assert!(
@@ -643,6 +652,7 @@ async fn sync_after_restart_rolls_only_workloads_with_stale_markers() {
 async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
     let late = TestNs::new("late-selected").await;
     setup_auto_pair(&late, &TestNs::new("late-other").await).await;
+    create_invalid(&late).await;
     let label = format!("late-{}", std::process::id());
     let args = [format!("--namespace-selector={label}=yes")];
     let _op = support::start_global_operator(&late, &[&args[0], "--coalesce-window=0s"]).await;
@@ -656,6 +666,8 @@ async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     late.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
         .await;
+    // Its invalid annotations are reported now that it is served.
+    wait_invalid_reported(&late).await;
     wait_env(
         &late,
         "w",
