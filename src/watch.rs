@@ -1,7 +1,10 @@
 //! Watches turned into compact observations: each object is reduced (configs to a hash,
 //! workloads to facts) the moment it arrives and sent to the engine; nothing else is kept.
 
-use std::fmt::Debug;
+use std::{
+    fmt::Debug,
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt;
 use k8s_openapi::{
@@ -539,28 +542,42 @@ fn reason(e: &watcher::Error) -> &'static str {
 /// 410 Gone (the resourceVersion a watch resumed from was compacted away, or the API server
 /// restarted with an empty watch cache) is the protocol's "list again", and the watcher has
 /// already reset to do so. Backing off first, as for a failure, would leave the operator
-/// blind for up to 30 s right after an outage. So one 410 goes through as progress and the
-/// list starts at once; a second one before the list brought anything backs off as usual,
-/// so a server that keeps answering 410 is not hammered.
+/// blind for up to 30 s right after an outage. So a 410 goes through as progress and the
+/// list starts at once, unless another one did so less than [`EXPIRED_REARM`] ago with no
+/// live event since: a server answering 410 after every list is not hammered.
 #[derive(Default)]
 struct ExpiredGate {
-    since_progress: bool,
+    /// When a 410 last went through, unless a live event came after it.
+    passed: Option<Instant>,
 }
+
+/// See [`ExpiredGate`].
+const EXPIRED_REARM: Duration = Duration::from_secs(10);
 
 impl ExpiredGate {
     fn pass<K>(
         &mut self,
         ev: Result<watcher::Event<K>, watcher::Error>,
     ) -> Result<Step<K>, watcher::Error> {
+        self.pass_at(ev, Instant::now())
+    }
+
+    fn pass_at<K>(
+        &mut self,
+        ev: Result<watcher::Event<K>, watcher::Error>,
+        now: Instant,
+    ) -> Result<Step<K>, watcher::Error> {
         match ev {
-            Err(e) if is_expired(&e) && !std::mem::replace(&mut self.since_progress, true) => {
+            Err(e) if is_expired(&e) && self.passed.is_none_or(|t| now - t >= EXPIRED_REARM) => {
+                self.passed = Some(now);
                 Ok(Step::Expired(e))
             }
             Err(e) => Err(e),
             Ok(ev) => {
-                // `Init` only says a list request was accepted; data is progress.
-                if !matches!(ev, watcher::Event::Init) {
-                    self.since_progress = false;
+                // A list (even a complete one) may be followed by a 410 at once; a live
+                // event shows the watch works.
+                if matches!(ev, watcher::Event::Apply(_) | watcher::Event::Delete(_)) {
+                    self.passed = None;
                 }
                 Ok(Step::Event(ev))
             }
@@ -584,30 +601,36 @@ mod tests {
         Err(watcher::Error::NoResourceVersion)
     }
 
-    /// What the backoff sees for each item: true when it is an error (and so backs off).
-    fn backs_off(items: Vec<Ev>) -> Vec<bool> {
-        let mut gate = ExpiredGate::default();
-        items.into_iter().map(|i| gate.pass(i).is_err()).collect()
+    /// What the backoff sees for each item, at its second: true when it is an error (and
+    /// so backs off).
+    fn backs_off(items: Vec<(u64, Ev)>) -> Vec<bool> {
+        let (mut gate, start) = (ExpiredGate::default(), Instant::now());
+        items
+            .into_iter()
+            .map(|(s, i)| gate.pass_at(i, start + Duration::from_secs(s)).is_err())
+            .collect()
+    }
+
+    fn listed() -> Ev {
+        Ok(watcher::Event::InitDone)
+    }
+
+    fn live() -> Ev {
+        Ok(watcher::Event::Apply(ConfigMap::default()))
     }
 
     #[test]
-    fn one_expiry_relists_at_once_and_a_repeat_without_progress_backs_off() {
-        assert_eq!(backs_off(vec![gone(), gone(), gone()]), [false, true, true]);
-        // An accepted list request alone is not progress.
-        let init = Ok(watcher::Event::Init);
-        assert_eq!(backs_off(vec![gone(), init, gone()]), [false, false, true]);
-    }
-
-    #[test]
-    fn data_after_an_expiry_rearms_it() {
-        let listed = || Ok(watcher::Event::InitDone);
-        let items = vec![gone(), listed(), gone(), listed(), gone()];
-        assert_eq!(backs_off(items), [false, false, false, false, false]);
+    fn an_expiry_relists_at_once_but_not_twice_within_the_rearm_time() {
+        let items = vec![(0, gone()), (1, listed()), (2, gone()), (9, gone())];
+        assert_eq!(backs_off(items), [false, false, true, true]);
+        // After the re-arm time, or a live event, the next one relists at once again.
+        let items = vec![(0, gone()), (10, gone()), (11, live()), (12, gone())];
+        assert_eq!(backs_off(items), [false, false, false, false]);
     }
 
     #[test]
     fn other_errors_always_back_off() {
-        assert_eq!(backs_off(vec![other(), other()]), [true, true]);
+        assert_eq!(backs_off(vec![(0, other()), (60, other())]), [true, true]);
         assert_eq!(reason(&other().unwrap_err()), "other");
         assert_eq!(reason(&gone().unwrap_err()), "expired");
     }

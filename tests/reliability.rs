@@ -63,11 +63,17 @@ fn annotation_marker(d: &Deployment, _: usize) -> Option<String> {
 
 /// Every `app-<i>` ends with the hash of `cfg-<i>`'s last value (`changes[i]`, unless never
 /// changed) and rolled no more often than `cfg-<i>` changed.
-async fn assert_final_hashes(ns: &TestNs, changes: &[u32], marker: Marker, context: &str) {
+async fn assert_final_hashes(
+    ns: &TestNs,
+    changes: &[u32],
+    marker: Marker,
+    wait: Duration,
+    context: &str,
+) {
     for (i, count) in changes.iter().enumerate() {
         let name = format!("app-{i}");
         let want = cm_hash(&count.to_string());
-        let d = wait_for(&format!("{name}: the final hash"), WAIT, || async {
+        let d = wait_for(&format!("{name}: the final hash"), wait, || async {
             let d = ns.get::<Deployment>(&name).await;
             let have = marker(&d, i);
             if *count == 0 || have.as_deref() == Some(want.as_str()) {
@@ -121,7 +127,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_chang
         }
         tokio::time::sleep(Duration::from_millis(rng.next(60))).await;
     }
-    assert_final_hashes(&ns, &changes, env_marker, &format!("seed {seed}")).await;
+    assert_final_hashes(&ns, &changes, env_marker, WAIT, &format!("seed {seed}")).await;
     op.sigkill().await;
 }
 
@@ -245,7 +251,7 @@ async fn cut_connections_during_a_stream_lose_nothing() {
         step += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_final_hashes(&ns, &changes, env_marker, "cut stream").await;
+    assert_final_hashes(&ns, &changes, env_marker, WAIT, "cut stream").await;
     op.sigkill().await;
 }
 
@@ -280,6 +286,9 @@ async fn stream_changes(
     changes
 }
 
+/// After an outage the watcher's backoff between connection attempts may have grown to 30 s.
+const OUTAGE_WAIT: Duration = Duration::from_secs(90);
+
 #[tokio::test]
 async fn api_server_restarts_and_etcd_compaction_lose_and_repeat_nothing() {
     // Restarting an API server would break every test sharing it: this plane is our own.
@@ -305,7 +314,14 @@ async fn api_server_restarts_and_etcd_compaction_lose_and_repeat_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.send(true).unwrap();
     let mut changes = writer.await.expect("the writer");
-    assert_final_hashes(&ns, &changes, annotation_marker, "after a restart").await;
+    assert_final_hashes(
+        &ns,
+        &changes,
+        annotation_marker,
+        OUTAGE_WAIT,
+        "after a restart",
+    )
+    .await;
 
     // 2. With the operator cut off, half the configs change, etcd is compacted past all it
     // has seen, and the API server restarts (its watch cache starts after the compaction):
@@ -332,7 +348,14 @@ async fn api_server_restarts_and_etcd_compaction_lose_and_repeat_nothing() {
             .await;
     }
 
-    assert_final_hashes(&ns, &changes, annotation_marker, "after compaction").await;
+    assert_final_hashes(
+        &ns,
+        &changes,
+        annotation_marker,
+        OUTAGE_WAIT,
+        "after compaction",
+    )
+    .await;
     eprintln!(
         "caught up {:?} after the proxy was restored",
         restored.elapsed()
@@ -357,8 +380,9 @@ async fn a_reload_write_cut_off_is_retried_and_lands_once() {
     create_pairs(&ns, 1).await;
     let proxy = CutProxy::to_api_server().await;
     let kubeconfig = proxy.kubeconfig().display().to_string();
-    // The window puts the write 1 s after the change is seen: inside the cut below.
-    let args = ["--coalesce-window=1s"];
+    // The window puts the write 3 s after the change is seen: inside the cut below. The
+    // annotations strategy makes a repeated write show as another rollout.
+    let args = ["--coalesce-window=3s", "--reload-strategy=annotations"];
     let env = [("KUBECONFIG", kubeconfig.as_str())];
     let op = Binary::in_namespace(&ns, "0", &args, &env).await;
     ns.merge_patch::<ConfigMap>("cfg-0", json!({ "data": { "k": "1" } }))
@@ -378,8 +402,21 @@ async fn a_reload_write_cut_off_is_retried_and_lands_once() {
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.restore();
-    assert_final_hashes(&ns, &[1], env_marker, "write cut off").await;
+    assert_final_hashes(&ns, &[1], annotation_marker, WAIT, "write cut off").await;
     op.sigkill().await;
+}
+
+/// Removes the cluster-scoped admission policy and binding of this name when dropped, also
+/// when the test fails.
+struct PolicyGuard(String);
+
+impl Drop for PolicyGuard {
+    fn drop(&mut self) {
+        let kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy";
+        let args = ["delete", kinds, &self.0, "--ignore-not-found"];
+        let (ok, _, err) = support::try_tool("kubectl", &args, None);
+        assert!(ok || std::thread::panicking(), "kubectl {args:?}: {err}");
+    }
 }
 
 #[tokio::test]
@@ -412,6 +449,7 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
                 "kubernetes.io/metadata.name": ns.name } } } } }
     ]});
     kubectl(&["apply", "-f", "-"], Some(&manifests.to_string()));
+    let policy = PolicyGuard(policy);
     let probe = json!({ "metadata": { "name": "probe" }, "spec": { "template": { "spec": {
         "restartPolicy": "Never", "containers": [{ "name": "m", "image": "x" }] } } } });
     let probe: Job = serde_json::from_value(probe).unwrap();
@@ -440,11 +478,7 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
         ns.api::<Job>().get_opt("migrate").await.unwrap().is_none(),
         "the Job is deleted while creation is refused"
     );
-    kubectl(
-        &["delete", "validatingadmissionpolicybinding", &policy],
-        None,
-    );
-    kubectl(&["delete", "validatingadmissionpolicy", &policy], None);
+    drop(policy);
     let recreated = wait_job_recreated(&ns, &created).await;
     assert_eq!(
         job_env(&recreated, "STAKATER_S_SECRET"),

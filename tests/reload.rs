@@ -656,6 +656,10 @@ async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
     let label = format!("late-{}", std::process::id());
     let args = [format!("--namespace-selector={label}=yes")];
     let _op = support::start_global_operator(&late, &[&args[0], "--coalesce-window=0s"]).await;
+    // Not served yet: no warning for its workloads (given a moment to show up).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let early = warnings(&late, "invalid", "InvalidAnnotation").await;
+    assert!(early.is_empty(), "warned before it was selected: {early:?}");
     // Selected only now: its ConfigMap was listed while the namespace was not.
     kubectl(
         &["label", "namespace", &late.name, &format!("{label}=yes")],

@@ -1,7 +1,7 @@
 //! Stakater's Job and CronJob reloads: a Job is deleted and created again with the markers;
 //! a CronJob gets a new Job made from its jobTemplate now.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::{
     api::batch::v1::{CronJob, Job},
@@ -71,6 +71,9 @@ impl Applier {
         let api: Api<Job> = Api::namespaced(self.client.clone(), &facts.key.namespace);
         let mut job = api.get(&facts.key.name).await?;
         same_uid(&job.metadata, facts)?;
+        if job.metadata.deletion_timestamp.is_some() {
+            return Err(Failed::Gone); // someone is deleting it: not ours to bring back
+        }
         let dp = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             preconditions: Some(Preconditions {
@@ -114,31 +117,103 @@ impl Applier {
     }
 
     /// Creates the deleted Job again. Nothing else holds it now, so giving up would lose
-    /// it: every error is retried (the old Job still on its way out, a quota not yet
-    /// released, an outage, an admission policy), backing off to 30 s, until it lands.
+    /// it: errors are retried (the old Job still on its way out, a quota not yet released,
+    /// an outage, an admission policy), backing off to 30 s, until it lands or is moot.
     async fn create_again(&self, facts: &WorkloadFacts, api: &Api<Job>, job: &Job) {
         let pp = post_params();
         let mut delay = Duration::from_millis(100);
-        let mut reported = false;
+        let (mut reported, started) = (false, Instant::now());
         loop {
             let e = match api.create(&pp, job).await {
                 Ok(_) => return,
                 Err(e) => e,
             };
-            let waiting = matches!(&e, kube::Error::Api(s) if s.code == 409);
-            if !waiting {
-                tracing::warn!(workload = %facts.key, error = %e, "the deleted Job cannot be created again yet; retrying");
-                if !reported {
-                    reported = true;
-                    let note = format!(
-                        "Job deleted for its reload cannot be created again yet: {e}; retrying"
-                    );
-                    self.event(facts, EventType::Warning, "ReloadFailed", note)
-                        .await;
+            let next = match &e {
+                kube::Error::Api(s) if s.code == 409 => match api.get_opt(&facts.key.name).await {
+                    Ok(Some(j)) if j.metadata.deletion_timestamp.is_none() => {
+                        Next::Stop("another Job of that name was created meanwhile")
+                    }
+                    Ok(Some(_)) => Next::Wait,
+                    _ => Next::Retry,
+                },
+                kube::Error::Api(s) => after_refusal(s.code, &s.message),
+                _ => Next::Retry,
+            };
+            let note = match next {
+                Next::Stop(why) => {
+                    tracing::info!(workload = %facts.key, why, "the deleted Job is not created again");
+                    return;
                 }
+                Next::Wait if started.elapsed() < WAIT_WARNING => None,
+                Next::Wait => Some(format!(
+                    "the Job deleted for its reload is still being removed after {}s; waiting to create it again",
+                    WAIT_WARNING.as_secs()
+                )),
+                Next::Retry => {
+                    tracing::warn!(workload = %facts.key, error = %e, "the deleted Job cannot be created again yet; retrying");
+                    Some(format!(
+                        "Job deleted for its reload cannot be created again yet: {e}; retrying"
+                    ))
+                }
+            };
+            if let Some(note) = note.filter(|_| !reported) {
+                reported = true;
+                self.event(facts, EventType::Warning, "ReloadFailed", note)
+                    .await;
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(30));
         }
+    }
+}
+
+/// How long the old Job may take to go before a Warning says so.
+const WAIT_WARNING: Duration = Duration::from_secs(60);
+
+/// After a failed create of the deleted Job.
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// The old Job is still being removed.
+    Wait,
+    Retry,
+    /// Moot: nothing to create any more.
+    Stop(&'static str),
+}
+
+/// An API refusal other than 409: its namespace gone or going ends it; anything else
+/// (quota, admission, RBAC, a server error) may pass and is retried.
+fn after_refusal(code: u16, message: &str) -> Next {
+    match code {
+        404 => Next::Stop("its namespace is gone"),
+        403 if message.contains("being terminated") => Next::Stop("its namespace is being deleted"),
+        _ => Next::Retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gone_or_terminating_namespace_ends_it_and_other_refusals_retry() {
+        assert_eq!(
+            after_refusal(404, "namespaces \"x\" not found"),
+            Next::Stop("its namespace is gone")
+        );
+        let terminating =
+            "unable to create new content in namespace x because it is being terminated";
+        assert_eq!(
+            after_refusal(403, terminating),
+            Next::Stop("its namespace is being deleted")
+        );
+        assert_eq!(
+            after_refusal(403, "exceeded quota: q, requested: count/jobs.batch=1"),
+            Next::Retry
+        );
+        assert_eq!(after_refusal(422, "denied by policy"), Next::Retry);
+        assert_eq!(
+            after_refusal(500, "etcdserver: request timed out"),
+            Next::Retry
+        );
     }
 }

@@ -33,8 +33,11 @@ pub fn control_plane() -> &'static Path {
     static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
     KUBECONFIG.get_or_init(|| {
         let script = repo_root().join("hack/cluster");
+        // The shared plane, whatever a developer's shell says about planes of one's own.
         let status = Command::new(&script)
             .arg("up")
+            .env_remove("KUBE_RELOADER_CLUSTER_DIR")
+            .env_remove("KUBE_RELOADER_CLUSTER_CONTROLLERS")
             .status()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(
