@@ -17,6 +17,7 @@ use kube::api::PostParams;
 use crate::{
     annotations::{CronJobStrategy, RolloutStrategy},
     kinds::WorkloadKind,
+    metrics::Metrics,
     notify::{Notifier, alert_body, alert_text},
     options::Options,
     plan::Write,
@@ -76,10 +77,11 @@ pub struct Applier {
     notifier: Option<Result<Notifier, String>>,
     recorder: Recorder,
     opts: Arc<Options>,
+    metrics: Metrics,
 }
 
 impl Applier {
-    pub fn new(client: Client, opts: Arc<Options>) -> Self {
+    pub fn new(client: Client, opts: Arc<Options>, metrics: Metrics) -> Self {
         let reporter = Reporter {
             controller: "kube-reloader".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -95,6 +97,7 @@ impl Applier {
             client,
             notifier,
             opts,
+            metrics,
         }
     }
 

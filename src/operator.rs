@@ -46,7 +46,7 @@ pub async fn run(
         metrics: metrics.clone(),
     };
     let scopes = crate::watch::spawn_all(&client, &opts, sink).await;
-    let applier = Applier::new(client.clone(), opts.clone());
+    let applier = Applier::new(client.clone(), opts.clone(), metrics.clone());
     // Without --enable-ha this replica always leads; the sender lives as long as `run`.
     let (leader_tx, leader_rx) = watch::channel(opts.lease.is_none());
     let (stop_lease, lease_stopped) = watch::channel(false);

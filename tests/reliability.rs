@@ -465,7 +465,7 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
     })
     .await;
 
-    let _op = start_operator(&ns, &[]).await;
+    let op = start_operator(&ns, &[]).await;
     ns.merge_patch::<Secret>("s", json!({ "stringData": { "t": "2" } }))
         .await;
     let note = wait_for("a warning that the Job waits", WAIT, || async {
@@ -474,6 +474,12 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
     })
     .await;
     assert!(note.contains("held by the test"), "{note}");
+    let metrics = op.http_get("/metrics").await.1;
+    let failed = support::sample(&metrics, "kube_reloader_errors_total{kind=\"write\"}");
+    assert!(
+        failed >= Some(1.0),
+        "refused creates not counted: {failed:?}"
+    );
     assert!(
         ns.api::<Job>().get_opt("migrate").await.unwrap().is_none(),
         "the Job is deleted while creation is refused"

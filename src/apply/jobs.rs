@@ -150,6 +150,7 @@ impl Applier {
                     WAIT_WARNING.as_secs()
                 )),
                 Next::Retry => {
+                    self.metrics.error("write");
                     tracing::warn!(workload = %facts.key, error = %e, "the deleted Job cannot be created again yet; retrying");
                     Some(format!(
                         "Job deleted for its reload cannot be created again yet: {e}; retrying"
