@@ -2,7 +2,7 @@
 //! manager `kube-reloader` (it owns only the entries it sets), guarded by the workload's
 //! uid so a re-created namesake is never patched with stale facts. Then Events.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
@@ -199,8 +199,8 @@ impl Applier {
                 Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return,
                 Err(e) => {
                     tracing::warn!(workload = %facts.key, error = %e, "resume failed; retrying");
-                    let secs = 2u64.pow(attempt.min(5));
-                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                    let (first, max) = (Duration::from_secs(1), Duration::from_secs(32));
+                    tokio::time::sleep(crate::limits::backoff(first, attempt, max)).await;
                 }
             }
         }

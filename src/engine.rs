@@ -471,6 +471,7 @@ impl Engine {
                     self.watched_gauge(key.kind.as_str()).dec();
                 }
                 self.pending.remove(&key);
+                self.last_write.remove(&key);
             }
         }
     }
@@ -580,10 +581,17 @@ impl Engine {
             .filter(|(k, p)| p.due <= now && !self.in_flight.contains_key(*k))
             .map(|(k, _)| k.clone())
             .collect();
+        // Once the rate limit is hit, it holds for the rest of this pass: those reloads are
+        // deferred without being planned (in a storm, planning each for every token wastes).
+        let mut limited: Option<Instant> = None;
         for key in due {
-            let Some(mut p) = self.pending.remove(&key) else {
+            let Some(p) = self.pending.remove(&key) else {
                 continue;
             };
+            if let Some(until) = limited {
+                self.defer(key, p, until, "rate_limit");
+                continue;
+            }
             let Some(facts) = self.store.workload(&key).cloned() else {
                 continue;
             };
@@ -594,23 +602,22 @@ impl Engine {
                 tracing::debug!(workload = %key, "already up to date; nothing to write");
                 continue;
             };
-            // Storm control delays, never drops: the reload stays pending until allowed.
+            // Paced: --min-reload-interval per workload, then the global token bucket.
             let last = self.last_write.get(&key).copied();
             let deferred = match limits::interval_due(&self.opts.limits, last, now) {
                 Some(t) => Some((t, "min_interval")),
                 None => self.bucket.take(now).err().map(|t| (t, "rate_limit")),
             };
             if let Some((until, reason)) = deferred {
-                tracing::debug!(workload = %key, reason, "reload deferred");
-                self.metrics
-                    .deferred
-                    .get_or_create(&ReasonLabels { reason })
-                    .inc();
-                p.due = until;
-                self.pending.insert(key, p);
+                if reason == "rate_limit" {
+                    limited = Some(until);
+                }
+                self.defer(key, p, until, reason);
                 continue;
             }
-            self.last_write.insert(key.clone(), now);
+            if !self.opts.limits.min_reload_interval.is_zero() {
+                self.last_write.insert(key.clone(), now);
+            }
             let configs = p.items.iter().map(|i| i.config.clone()).collect();
             self.in_flight.insert(key.clone(), configs);
             let applier = self.applier.clone();
@@ -656,6 +663,17 @@ impl Engine {
 
     /// A failed write goes back to pending with backoff; newer items for the same config
     /// (arrived meanwhile) win over the failed ones.
+    /// Storm control delays, never drops: the reload stays pending until `until`.
+    fn defer(&mut self, key: WorkloadKey, mut p: Pending, until: Instant, reason: &'static str) {
+        tracing::debug!(workload = %key, reason, "reload deferred");
+        self.metrics
+            .deferred
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+        p.due = until;
+        self.pending.insert(key, p);
+    }
+
     fn requeue(
         &mut self,
         key: WorkloadKey,
@@ -663,7 +681,11 @@ impl Engine {
         first_seen: Instant,
         attempts: u32,
     ) {
-        let backoff = Duration::from_millis(500 * 2u64.pow(attempts.min(7)));
+        let backoff = limits::backoff(
+            Duration::from_millis(500),
+            attempts,
+            Duration::from_secs(64),
+        );
         let p = self.pending.entry(key).or_insert_with(|| Pending {
             items: Vec::new(),
             first_seen,

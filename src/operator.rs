@@ -9,6 +9,7 @@ use crate::{
     apply::Applier,
     engine::{Engine, Persist},
     http, lease,
+    limits::backoff,
     metrics::Metrics,
     options::Options,
     persist::{self, Loaded, StateStore},
@@ -28,9 +29,13 @@ pub async fn run(
     let persist = match persist::resolve_namespace(opts.state_namespace.as_deref()) {
         Some(ns) => {
             let store = StateStore::new(client.clone(), ns);
-            tokio::select! {
-                loaded = load_state(&store) => Some(Persist::new(store, loaded)),
-                () = &mut shutdown => return,
+            if opts.lease.is_some() {
+                Some(Persist::unread(store))
+            } else {
+                tokio::select! {
+                    loaded = load_state(&store) => Some(Persist::new(store, loaded)),
+                    () = &mut shutdown => return,
+                }
             }
         }
         None => {
@@ -82,7 +87,7 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 /// Reads the persisted state, retrying until it can: starting without it would overwrite
 /// it and lose the changes it exists to catch up.
 pub(crate) async fn load_state(store: &StateStore) -> Loaded {
-    let mut delay = Duration::from_secs(1);
+    let mut attempt = 0;
     loop {
         match store.load().await {
             Ok(loaded) => {
@@ -92,8 +97,9 @@ pub(crate) async fn load_state(store: &StateStore) -> Loaded {
             }
             Err(e) => {
                 tracing::error!(at = %persist::describe(&store.namespace), error = %e, "cannot read the persisted state; retrying (check RBAC for configmaps there)");
+                let delay = backoff(Duration::from_secs(1), attempt, Duration::from_secs(30));
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
+                attempt += 1;
             }
         }
     }

@@ -128,28 +128,27 @@ pub enum Watched {
 impl StreamScope {
     /// The key of an object of this stream, from its namespace and name.
     pub fn key_of(&self, namespace: Option<String>, name: String) -> Option<ObjKey> {
-        if self.what == Watched::Namespaces {
-            return Some(ObjKey::Namespace(name));
-        }
-        let namespace = namespace?;
         Some(match self.what {
             Watched::Namespaces => ObjKey::Namespace(name),
             Watched::Config(kind) => ObjKey::Config(ConfigKey {
                 kind,
-                namespace,
+                namespace: namespace?,
                 name,
             }),
             Watched::Workload(kind) => ObjKey::Workload(WorkloadKey {
                 kind,
-                namespace,
+                namespace: namespace?,
                 name,
             }),
             Watched::CsiClasses => ObjKey::CsiClass(ConfigKey {
                 kind: ConfigKind::SecretProviderClass,
-                namespace,
+                namespace: namespace?,
                 name,
             }),
-            Watched::CsiStatuses => ObjKey::CsiStatus(StatusKey { namespace, name }),
+            Watched::CsiStatuses => ObjKey::CsiStatus(StatusKey {
+                namespace: namespace?,
+                name,
+            }),
         })
     }
 

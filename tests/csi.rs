@@ -59,17 +59,11 @@ fn deployment(name: &str, annotations: Value, class: Option<&str>) -> Value {
         ),
         None => (json!([]), json!([])),
     };
-    json!({
-        "metadata": { "name": name, "annotations": annotations },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "volumes": volumes,
-                "containers": [{ "name": "app", "image": "x", "volumeMounts": mounts }]
-            }}
-        }
-    })
+    let pod = json!({
+        "volumes": volumes,
+        "containers": [{ "name": "app", "image": "x", "volumeMounts": mounts }]
+    });
+    support::deployment(name, annotations, pod)
 }
 
 fn env_names(d: &Deployment) -> Vec<(String, Option<String>)> {

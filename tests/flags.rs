@@ -30,16 +30,10 @@ fn env_from(kind: &str, config: &str) -> Value {
 
 /// A Deployment with no replicas whose container `app` takes `config` through envFrom.
 fn deployment(name: &str, annotations: &Value, kind: &str, config: &str) -> Value {
-    json!({
-        "metadata": { "name": name, "annotations": annotations },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": {
-                "containers": [{ "name": "app", "image": "x", "envFrom": [env_from(kind, config)] }]
-            }}
-        }
-    })
+    let pod = json!({
+        "containers": [{ "name": "app", "image": "x", "envFrom": [env_from(kind, config)] }]
+    });
+    support::deployment(name, annotations.clone(), pod)
 }
 
 async fn create_config(ns: &TestNs, kind: &str, name: &str, annotations: &Value) {

@@ -23,15 +23,7 @@ async fn secret_values_never_reach_the_log_even_at_trace_level() {
     let refs = json!([{ "secretRef": { "name": "db" } }]);
     ns.create::<Deployment>(support::auto_deployment("app", refs, json!([])))
         .await;
-    let scope = format!("--namespaces={}", ns.name);
-    let state = format!("--state-namespace={}", ns.name);
-    let args = [
-        scope.as_str(),
-        state.as_str(),
-        "--log-level=trace",
-        "--coalesce-window=0s",
-    ];
-    let bin = Binary::spawn(&ns.name, &args, &[]).await;
+    let bin = Binary::in_namespace(&ns, "trace", &["--log-level=trace"], &[]).await;
     ns.merge_patch::<Secret>("db", json!({ "stringData": { "password": second } }))
         .await;
     support::wait_marker(&ns, "app", "STAKATER_DB_SECRET").await;

@@ -19,9 +19,9 @@ use kube::{
 };
 use serde_json::json;
 use support::{
-    Binary, CutProxy, OwnPlane, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, env_of,
-    job_env, kubectl, recorded_hash, secret_hash, start_operator, wait_for, wait_job_recreated,
-    warnings,
+    Binary, CutProxy, OwnPlane, TestNs, WAIT, apply_as_gitops, auto_deployment, cm_hash,
+    configmap_refs, env_of, job_env, kubectl, recorded_hash, secret_hash, start_operator,
+    wait_env_value, wait_for, wait_job_recreated, warnings,
 };
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
@@ -146,16 +146,7 @@ async fn scaler_and_gitops_writers_keep_their_fields_while_reloads_land() {
         d["spec"].as_object_mut().unwrap().remove("replicas");
         d.to_string()
     };
-    kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=gitops",
-            "-f",
-            "-",
-        ],
-        Some(&manifest(0)),
-    );
+    apply_as_gitops(&manifest(0));
     let op = operator(&ns, 0).await;
     let deploys = ns.api::<Deployment>();
     let (mut replicas, mut revision, mut value) = (1, 0, 0);
@@ -168,30 +159,14 @@ async fn scaler_and_gitops_writers_keep_their_fields_while_reloads_land() {
             .await
             .expect("scale");
         revision += 1;
-        kubectl(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager=gitops",
-                "-f",
-                "-",
-            ],
-            Some(&manifest(revision)),
-        );
+        apply_as_gitops(&manifest(revision));
         value += 1;
         ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": value.to_string() } }))
             .await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let want = cm_hash(&value.to_string());
-    let d = wait_for("the last change reloaded", WAIT, || async {
-        let d = ns.get::<Deployment>("web").await;
-        match env_of(&d, "app", "STAKATER_CFG_CONFIGMAP") {
-            Some(v) if v == want => Ok(d),
-            other => Err(other),
-        }
-    })
-    .await;
+    let d = wait_env_value(&ns, "web", "STAKATER_CFG_CONFIGMAP", &want).await;
     assert_eq!(
         d.spec.replicas,
         Some(replicas),
@@ -223,9 +198,8 @@ async fn cut_connections_during_a_stream_lose_nothing() {
     // writes are cut every 1.5 s for 300 ms while changes stream.
     let proxy = CutProxy::to_api_server().await;
     let kubeconfig = proxy.kubeconfig().display().to_string();
-    let scope = format!("--namespaces={}", ns.name);
-    let args = [scope.as_str(), "--coalesce-window=0s"];
-    let op = Binary::spawn(&ns.name, &args, &[("KUBECONFIG", kubeconfig.as_str())]).await;
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let op = Binary::in_namespace(&ns, "0", &[], &env).await;
     let mut changes = vec![0u32; n];
     let start = tokio::time::Instant::now();
     let mut step = 0usize;
@@ -474,8 +448,9 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
     })
     .await;
     assert!(note.contains("held by the test"), "{note}");
-    let metrics = op.http_get("/metrics").await.1;
-    let failed = support::sample(&metrics, "kube_reloader_errors_total{kind=\"write\"}");
+    let failed = op
+        .metric("kube_reloader_errors_total{kind=\"write\"}")
+        .await;
     assert!(
         failed >= Some(1.0),
         "refused creates not counted: {failed:?}"

@@ -3,18 +3,18 @@
 
 mod support;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use k8s_openapi::api::{
     apps::v1::{Deployment, ReplicaSet},
     batch::v1::{CronJob, Job},
     core::v1::{ConfigMap, Secret},
 };
-use kube_reloader::{hash, strategy::ReloadSource};
+use kube_reloader::strategy::ReloadSource;
 use serde_json::json;
 use support::{
-    TestNs, WAIT, deployment, env_of, job_env, kubectl, secret_hash, start_operator, wait_for,
-    wait_job_recreated, warnings,
+    TestNs, WAIT, cm_hash, deployment, env_of, job_env, kubectl, secret_hash, start_operator,
+    wait_for, wait_job_recreated, warnings,
 };
 
 /// Waits until container `app` of Deployment `name` has env var `var`; returns its value.
@@ -38,13 +38,6 @@ async fn replicaset_count(ns: &TestNs, name: &str) -> usize {
                 .any(|o| o.name == name)
         })
         .count()
-}
-
-fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[tokio::test]
@@ -73,7 +66,7 @@ async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
 
     ns.merge_patch::<ConfigMap>("app-config", json!({ "data": { "k": "v2" } }))
         .await;
-    let expected = hash::configmap_hash(Some(&data(&[("k", "v2")])), None).to_string();
+    let expected = cm_hash("v2");
     wait_for("the env var on the referencing container", WAIT, || async {
         let d = ns.get::<Deployment>("auto").await;
         match env_of(&d, "app", "STAKATER_APP_CONFIG_CONFIGMAP") {
@@ -199,16 +192,7 @@ spec:
     ns.merge_patch::<Deployment>("app", json!({ "spec": { "replicas": 3 } }))
         .await;
     kubectl(&["apply", "-f", "-"], Some(&deployment_only));
-    kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=gitops",
-            "-f",
-            "-",
-        ],
-        Some(&deployment_only),
-    );
+    support::apply_as_gitops(&deployment_only);
     let d = ns.get::<Deployment>("app").await;
     assert_eq!(
         env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
@@ -284,7 +268,7 @@ async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
 
     ns.merge_patch::<ConfigMap>("job-config", json!({ "data": { "k": "2" } }))
         .await;
-    let expected = hash::configmap_hash(Some(&data(&[("k", "2")])), None).to_string();
+    let expected = cm_hash("2");
     wait_for("a Job created from the CronJob", WAIT, || async {
         let n = ns.list::<Job>().await.len();
         if n == 0 { Err(n) } else { Ok(()) }
@@ -603,8 +587,8 @@ async fn sync_after_restart_rolls_only_workloads_with_stale_markers() {
     let ns = TestNs::new("syncrestart").await;
     ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "now" } }))
         .await;
-    let current = hash::configmap_hash(Some(&data(&[("k", "now")])), None).to_string();
-    let old = hash::configmap_hash(Some(&data(&[("k", "before")])), None).to_string();
+    let current = cm_hash("now");
+    let old = cm_hash("before");
     let pod = |marker: Option<&str>| {
         let env = marker.map_or(
             json!([]),
@@ -651,7 +635,8 @@ async fn sync_after_restart_rolls_only_workloads_with_stale_markers() {
 #[tokio::test]
 async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
     let late = TestNs::new("late-selected").await;
-    setup_auto_pair(&late, &TestNs::new("late-other").await).await;
+    let other = TestNs::new("late-other").await;
+    setup_auto_pair(&late, &other).await;
     create_invalid(&late).await;
     let label = format!("late-{}", std::process::id());
     let args = [format!("--namespace-selector={label}=yes")];

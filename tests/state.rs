@@ -10,7 +10,7 @@ use kube_reloader::{
     state::{self, NAME_PREFIX, State},
 };
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, cm_hash, sample, start_operator, wait_for};
+use support::{Binary, TestNs, WAIT, cm_hash, sample, start_operator, wait_env_value, wait_for};
 
 fn deployment(name: &str, config: &str, marker: Option<&str>) -> serde_json::Value {
     let env = marker.map_or(json!([]), |v| {
@@ -80,14 +80,7 @@ async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
     ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "1" } }))
         .await;
     let second = binary(&ns, "2").await;
-    wait_for("the missed change rolled", WAIT, || async {
-        let d = ns.get::<Deployment>("app").await;
-        match support::env_of(&d, "app", "STAKATER_CFG_CONFIGMAP") {
-            Some(v) if v == cm_hash("1") => Ok(()),
-            other => Err(other),
-        }
-    })
-    .await;
+    wait_env_value(&ns, "app", "STAKATER_CFG_CONFIGMAP", &cm_hash("1")).await;
     // Killed again right after the write, most likely before the state caught up.
     second.sigkill().await;
     assert_eq!(
@@ -125,14 +118,7 @@ async fn install_restart_and_stakater_switch_roll_nothing() {
         // start-up planned was dispatched before it.
         ns.merge_patch::<ConfigMap>("probe", json!({ "data": { "k": probe } }))
             .await;
-        wait_for(&format!("{run}: sentinel rolled"), WAIT, || async {
-            let d = ns.get::<Deployment>("sentinel").await;
-            match support::env_of(&d, "app", "STAKATER_PROBE_CONFIGMAP") {
-                Some(v) if v == cm_hash(probe) => Ok(()),
-                other => Err(other),
-            }
-        })
-        .await;
+        wait_env_value(&ns, "sentinel", "STAKATER_PROBE_CONFIGMAP", &cm_hash(probe)).await;
         for name in ["fresh", "switched"] {
             assert_eq!(generation(&ns, name).await, 1, "{run} rolled {name}");
         }
@@ -170,14 +156,7 @@ async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_dele
         .await
         .expect("delete old");
     let _second = Binary::in_namespace(&ns, "2", &args, &[]).await;
-    wait_for("waits-new: rolled for the created config", WAIT, || async {
-        let d = ns.get::<Deployment>("waits-new").await;
-        match support::env_of(&d, "app", "STAKATER_NEW_CONFIGMAP") {
-            Some(v) if v == cm_hash("0") => Ok(()),
-            other => Err(other),
-        }
-    })
-    .await;
+    wait_env_value(&ns, "waits-new", "STAKATER_NEW_CONFIGMAP", &cm_hash("0")).await;
     wait_for(
         "uses-old: the env var removed for the deleted config",
         WAIT,

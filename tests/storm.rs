@@ -16,26 +16,14 @@ use k8s_openapi::{
 };
 use kube_reloader::hash;
 use serde_json::{Value, json};
-use support::{Operator, TestNs, cm_hash, start_operator, wait_env_value};
+use support::{TestNs, cm_hash, configmap_refs, start_operator, wait_env_value};
 
 fn deployment(name: &str, refs: Value) -> Value {
     support::auto_deployment(name, refs, json!([]))
 }
 
-fn cm_refs(names: &[&str]) -> Value {
-    support::configmap_refs(names)
-}
-
 fn rollouts(d: &Deployment) -> i64 {
     d.metadata.generation.unwrap_or(1) - 1
-}
-
-/// Scrapes `/metrics` and returns the value of the sample `series` (name and labels as
-/// exposed, e.g. `kube_reloader_deferred_reloads_total{reason="rate_limit"}`).
-async fn metric(op: &Operator, series: &str) -> Option<f64> {
-    let (code, body) = op.http_get("/metrics").await;
-    assert_eq!(code, 200, "/metrics: {body}");
-    support::sample(&body, series)
 }
 
 #[tokio::test]
@@ -46,7 +34,7 @@ async fn five_configs_changed_within_the_window_give_one_rollout() {
         ns.create::<ConfigMap>(json!({ "metadata": { "name": n }, "data": { "k": "0" } }))
             .await;
     }
-    ns.create::<Deployment>(deployment("app", cm_refs(&names)))
+    ns.create::<Deployment>(deployment("app", configmap_refs(&names)))
         .await;
     let op = start_operator(&ns, &["--coalesce-window=3s"]).await;
     for n in names {
@@ -64,21 +52,20 @@ async fn five_configs_changed_within_the_window_give_one_rollout() {
     }
     assert_eq!(rollouts(&d), 1, "five changes, one write");
     assert_eq!(
-        metric(&op, "kube_reloader_coalesced_changes_total").await,
+        op.metric("kube_reloader_coalesced_changes_total").await,
         Some(4.0)
     );
     assert_eq!(
-        metric(&op, "reloader_reload_executed_total{success=\"true\"}").await,
+        op.metric("reloader_reload_executed_total{success=\"true\"}")
+            .await,
         Some(1.0)
     );
-    let count = metric(
-        &op,
-        "kube_reloader_reload_latency_seconds_count{kind=\"Deployment\"}",
-    );
+    let count = op.metric("kube_reloader_reload_latency_seconds_count{kind=\"Deployment\"}");
     assert_eq!(count.await, Some(1.0));
     // Ours plus the kube-root-ca.crt every namespace gets.
     assert_eq!(
-        metric(&op, "kube_reloader_watched_objects{kind=\"ConfigMap\"}").await,
+        op.metric("kube_reloader_watched_objects{kind=\"ConfigMap\"}")
+            .await,
         Some(6.0)
     );
 }
@@ -88,7 +75,7 @@ async fn the_max_delay_rolls_a_workload_whose_config_never_settles() {
     let ns = TestNs::new("maxdelay").await;
     ns.create::<ConfigMap>(json!({ "metadata": { "name": "busy" }, "data": { "k": "0" } }))
         .await;
-    ns.create::<Deployment>(deployment("app", cm_refs(&["busy"])))
+    ns.create::<Deployment>(deployment("app", configmap_refs(&["busy"])))
         .await;
     let _op = start_operator(&ns, &["--coalesce-window=3s", "--coalesce-max-delay=4s"]).await;
     // Changes every 500 ms never leave a 3 s gap, so only the cap can roll the workload
@@ -147,7 +134,7 @@ async fn rate_limits_delay_reloads_but_never_drop_them() {
         .await;
     let apps = ["a1", "a2", "a3", "a4"];
     for a in apps {
-        ns.create::<Deployment>(deployment(a, cm_refs(&["shared"])))
+        ns.create::<Deployment>(deployment(a, configmap_refs(&["shared"])))
             .await;
     }
     let op = start_operator(
@@ -166,7 +153,7 @@ async fn rate_limits_delay_reloads_but_never_drop_them() {
         wait_env_value(&ns, a, "STAKATER_SHARED_CONFIGMAP", &cm_hash("1")).await;
     }
     let limited = "kube_reloader_deferred_reloads_total{reason=\"rate_limit\"}";
-    let n = metric(&op, limited).await.unwrap_or(0.0);
+    let n = op.metric(limited).await.unwrap_or(0.0);
     assert!(
         n >= 3.0,
         "4 writes with burst 1 defer at least 3 times; got {n}"
@@ -180,6 +167,6 @@ async fn rate_limits_delay_reloads_but_never_drop_them() {
         assert_eq!(rollouts(&d), 2, "{a}");
     }
     let interval = "kube_reloader_deferred_reloads_total{reason=\"min_interval\"}";
-    let n = metric(&op, interval).await.unwrap_or(0.0);
+    let n = op.metric(interval).await.unwrap_or(0.0);
     assert!(n >= 1.0, "the second change came within 3 s; got {n}");
 }

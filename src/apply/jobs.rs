@@ -14,7 +14,7 @@ use kube::{
 };
 
 use super::{Applier, Failed, post_params, same_uid};
-use crate::{plan::Write, store::WorkloadFacts, strategy::apply_markers};
+use crate::{limits::backoff, plan::Write, store::WorkloadFacts, strategy::apply_markers};
 
 impl Applier {
     /// Stakater's CronJob reload: a Job made now from the jobTemplate with the markers,
@@ -121,9 +121,8 @@ impl Applier {
     /// an outage, an admission policy), backing off to 30 s, until it lands or is moot.
     async fn create_again(&self, facts: &WorkloadFacts, api: &Api<Job>, job: &Job) {
         let pp = post_params();
-        let mut delay = Duration::from_millis(100);
         let (mut reported, started) = (false, Instant::now());
-        loop {
+        for attempt in 0u32.. {
             let e = match api.create(&pp, job).await {
                 Ok(_) => return,
                 Err(e) => e,
@@ -162,8 +161,8 @@ impl Applier {
                 self.event(facts, EventType::Warning, "ReloadFailed", note)
                     .await;
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            let delay = Duration::from_millis(100);
+            tokio::time::sleep(backoff(delay, attempt, Duration::from_secs(30))).await;
         }
     }
 }

@@ -31,8 +31,9 @@ pub struct Persist {
 /// Where the state stands for this replica.
 #[derive(Debug, PartialEq, Eq)]
 enum Phase {
-    /// Read (`None`: no state at all); the catch-up waits for warm caches and leadership.
-    Read(Option<State>),
+    /// Read into `Persist::state` (`first_run`: there was none at all); the catch-up waits
+    /// for warm caches and leadership.
+    Read { first_run: bool },
     /// Being read again, for a leadership just gained.
     Reading,
     /// Caught up; flushed while leader.
@@ -47,14 +48,30 @@ impl Persist {
     }
 
     pub fn new(store: StateStore, loaded: Loaded) -> Self {
+        let mut p = Self::unread(store);
+        p.set_read(loaded);
+        p
+    }
+
+    /// For a replica that starts as a follower (`--enable-ha`): the state is read when it
+    /// first leads, as after any leadership gain, not at start-up.
+    pub fn unread(store: StateStore) -> Self {
         Persist {
             store,
-            state: loaded.state.clone().unwrap_or_default(),
-            texts: loaded.texts,
-            phase: Phase::Read(loaded.state),
+            state: State::default(),
+            texts: vec![None; crate::state::SHARDS],
+            phase: Phase::Stale,
             flushing: false,
             next: Instant::now(),
         }
+    }
+
+    fn set_read(&mut self, loaded: Loaded) {
+        self.phase = Phase::Read {
+            first_run: loaded.state.is_none(),
+        };
+        self.state = loaded.state.unwrap_or_default();
+        self.texts = loaded.texts;
     }
 }
 
@@ -96,9 +113,7 @@ impl Engine {
         if p.phase != Phase::Reading {
             return;
         }
-        p.state = loaded.state.clone().unwrap_or_default();
-        p.texts = loaded.texts;
-        p.phase = Phase::Read(loaded.state);
+        p.set_read(loaded);
         self.catch_up();
     }
 
@@ -112,16 +127,17 @@ impl Engine {
         let Some(p) = self.persist.as_mut() else {
             return;
         };
-        let Phase::Read(persisted) = std::mem::replace(&mut p.phase, Phase::Active) else {
+        let Phase::Read { first_run } = std::mem::replace(&mut p.phase, Phase::Active) else {
             return;
         };
         p.next = Instant::now();
-        let Some(persisted) = persisted else {
+        if first_run {
             tracing::info!("no persisted state: first run, nothing to catch up");
             return;
-        };
+        }
+        let persisted = &p.state;
         let current = self.store.configs().map(|(k, e)| (k, e.hash));
-        let missed = state::missed(&persisted, current);
+        let missed = state::missed(persisted, current);
         tracing::info!(
             persisted = persisted.len(),
             missed = missed.len(),

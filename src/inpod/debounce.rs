@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::files::ContentHash;
+use crate::limits::backoff;
 
 /// A trailing debounce: due `window` after the last change, but never later than
 /// `max_delay` after the first one of the burst.
@@ -76,11 +77,6 @@ pub fn decide(last: Option<ContentHash>, new: ContentHash) -> Step {
     }
 }
 
-/// Exponential backoff: `first`, doubling with each `attempt` (from 0), capped at `max`.
-pub fn backoff(first: Duration, attempt: u32, max: Duration) -> Duration {
-    first.saturating_mul(1u32 << attempt.min(20)).min(max)
-}
-
 /// When to retry a failed write of the config or reload of the app: 1s, doubling, at most
 /// a minute apart. (A reload call's own retries, `--reload-http-backoff`, are separate.)
 pub fn retry_delay(attempt: u32) -> Duration {
@@ -146,13 +142,5 @@ mod tests {
         assert_eq!(decide(Some(a), a), Step::Nothing);
         assert_eq!(decide(Some(a), b), Step::Write { reload: true });
         assert_eq!(decide(None, b), Step::Write { reload: false });
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let s = Duration::from_secs(1);
-        let caps: Vec<_> = (0..7).map(|i| backoff(s, i, 30 * s).as_secs()).collect();
-        assert_eq!(caps, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(backoff(s, 100, 30 * s), 30 * s);
     }
 }

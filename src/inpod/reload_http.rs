@@ -12,7 +12,7 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
-use super::debounce::backoff;
+use crate::limits::backoff;
 
 /// Plain HTTP needs no TLS roots (a distroless image may have none).
 #[derive(Clone)]

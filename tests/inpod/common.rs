@@ -24,7 +24,6 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// A fresh empty directory under the target's temp dir.
 /// A fresh directory under the system temp dir, not the target dir: the target dir may sit
 /// under a home only root can enter (`/root/.cache/...` in CI), and one test runs as nobody.
 pub fn tmpdir(prefix: &str) -> PathBuf {

@@ -212,6 +212,20 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
     run_tool("kubectl", args, stdin)
 }
 
+/// Applies `manifest` server-side as a GitOps tool would (field manager `gitops`).
+pub fn apply_as_gitops(manifest: &str) {
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=gitops",
+            "-f",
+            "-",
+        ],
+        Some(manifest),
+    );
+}
+
 /// Runs the built helm against the test plane; panics with its stderr on failure.
 pub fn helm(args: &[&str]) -> String {
     let (ok, out, err) = try_tool("helm", args, None);
@@ -290,6 +304,13 @@ impl Operator {
     /// GETs a path of the operator's HTTP server; returns the status code and body.
     pub async fn http_get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await
+    }
+
+    /// One sample of its `/metrics` (name and labels as exposed).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (code, body) = self.http_get("/metrics").await;
+        assert_eq!(code, 200, "/metrics: {body}");
+        sample(&body, series)
     }
 }
 
