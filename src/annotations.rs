@@ -136,14 +136,9 @@ impl NamePatterns {
                 ));
                 continue;
             }
-            match regex::RegexBuilder::new(&format!("^(?:{item})$"))
-                .size_limit(1 << 20)
-                .build()
-            {
+            match compile(item) {
                 Ok(re) => out.items.push(NamePattern::Regex(re)),
-                Err(e) => out
-                    .invalid
-                    .push((truncate(item), first_line(&e.to_string()))),
+                Err(e) => out.invalid.push((truncate(item), e)),
             }
         }
         out
@@ -169,6 +164,15 @@ impl NamePatterns {
             NamePattern::Regex(re) => re.is_match(name),
         })
     }
+}
+
+/// An item as Go reads it (stakater's dialect), anchored as a whole.
+fn compile(item: &str) -> Result<Regex, String> {
+    let pattern = crate::go_regex::anchored(item).map_err(|e| e.to_string())?;
+    regex::RegexBuilder::new(&pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| first_line(&e.to_string()))
 }
 
 fn truncate(s: &str) -> String {

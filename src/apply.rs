@@ -158,7 +158,7 @@ impl Applier {
 
     /// The strategic merge patch of the pod template, guarded by the uid.
     async fn patch_template(&self, facts: &WorkloadFacts, write: &Write) -> Result<(), Failed> {
-        let template = template_patch(&write.markers);
+        let template = template_patch(&write.markers, &facts.refs.containers);
         let spec = match facts.key.kind {
             WorkloadKind::CronJob => json!({ "jobTemplate": { "spec": { "template": template } } }),
             _ => json!({ "template": template }),

@@ -105,7 +105,7 @@ pub fn target_container<'a>(
     match refs.find(kind, name) {
         Some(r) => Some(&r.container),
         None if reason.needs_reference() => None,
-        None => refs.first_container.as_deref(),
+        None => refs.first_container(),
     }
 }
 
@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn container_choice_for_named_and_auto() {
         let refs = PodRefs {
-            first_container: Some("first".into()),
+            containers: vec!["first".into(), "second".into()],
             refs: vec![ConfigRef {
                 kind: CM,
                 name: "used".into(),

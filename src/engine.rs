@@ -693,11 +693,13 @@ impl Engine {
             attempts,
         });
         p.first_seen = p.first_seen.min(first_seen);
-        for item in items {
-            if !p.items.iter().any(|i| i.config == item.config) {
-                p.items.push(item);
-            }
-        }
+        // Change order is kept: the failed items came first, then what arrived meanwhile.
+        let newer = std::mem::take(&mut p.items);
+        p.items = items
+            .into_iter()
+            .filter(|i| !newer.iter().any(|n| n.config == i.config))
+            .collect();
+        p.items.extend(newer);
         p.attempts = attempts;
         p.due = Instant::now() + backoff;
     }

@@ -42,6 +42,10 @@ pub fn plan(
         markers: Vec::new(),
         configs: Vec::new(),
     };
+    // Annotations strategy: the one annotation names the last change (items are in change
+    // order), written if any change is not yet recorded, even when the last one is.
+    let mut last_source: Option<(ReloadSource, &ConfigKey)> = None;
+    let mut unrecorded = false;
     for item in items {
         let key = &item.config;
         let Some(container) = target_container(&facts.refs, key.kind, &key.name, item.reason)
@@ -74,24 +78,28 @@ pub fn plan(
                 let recorded = facts.annotation_marker.as_deref().is_some_and(|a| {
                     ReloadSource::recorded_in(a, key.kind, &key.namespace, &key.name, &h)
                 });
-                if recorded {
-                    continue;
-                }
-                // Only the last source fits stakater's single annotation.
-                write
-                    .markers
-                    .retain(|m| !matches!(m, Marker::Annotation(_)));
-                write.markers.push(Marker::annotation(&ReloadSource {
+                let source = ReloadSource {
                     kind: key.kind.stakater_type().into(),
                     name: key.name.clone(),
                     namespace: key.namespace.clone(),
                     hash: h,
                     container_refs: vec![container.to_owned()],
                     observed_at: now_unix,
-                }));
+                };
+                last_source = Some((source, key));
+                if recorded {
+                    continue;
+                }
+                unrecorded = true;
             }
         }
         write.configs.push(key.clone());
+    }
+    if let Some((source, key)) = last_source.filter(|_| unrecorded) {
+        write.markers.push(Marker::annotation(&source));
+        if !write.configs.contains(key) {
+            write.configs.push(key.clone());
+        }
     }
     (!write.markers.is_empty()).then_some(write)
 }
@@ -130,7 +138,7 @@ mod tests {
             uid: "u".into(),
             rules: Default::default(),
             refs: PodRefs {
-                first_container: Some("main".into()),
+                containers: vec!["main".into(), "side".into()],
                 refs: vec![ConfigRef {
                     kind: ConfigKind::ConfigMap,
                     name: "used".into(),
@@ -243,6 +251,45 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn annotation_names_the_last_change_even_when_it_is_recorded() {
+        let o = opts("annotations");
+        let (h1, h2) = (ConfigHash::empty(), crate::hash::of_str("x"));
+        let mut f = facts(&[]);
+        f.refs.refs.push(ConfigRef {
+            kind: ConfigKind::ConfigMap,
+            name: "other".into(),
+            container: "main".into(),
+        });
+        let first = plan(
+            &o,
+            &f,
+            &[item("used", Reason::Auto, false)],
+            |_| Some(h1),
+            1,
+        );
+        let Marker::Annotation(used_at_h1) = &first.unwrap().markers[0] else {
+            panic!()
+        };
+        // "used" is recorded at h1; then "other" changed, and "used" changed last (back to h1).
+        f.annotation_marker = Some(used_at_h1.clone());
+        let items = [
+            item("other", Reason::Auto, false),
+            item("used", Reason::Auto, false),
+        ];
+        let hashes = |c: &ConfigKey| Some(if c.name == "used" { h1 } else { h2 });
+        let w = plan(&o, &f, &items, hashes, 2).unwrap();
+        let [Marker::Annotation(json)] = &w.markers[..] else {
+            panic!("{w:?}")
+        };
+        let s: ReloadSource = serde_json::from_str(json).unwrap();
+        assert_eq!((s.name.as_str(), s.hash), ("used", h1.to_string()));
+        assert_eq!(w.configs, [cm("other"), cm("used")]);
+        // Every change recorded: nothing to write, whatever the order.
+        let only = [item("used", Reason::Auto, false)];
+        assert_eq!(plan(&o, &f, &only, hashes, 3), None);
     }
 
     #[test]

@@ -23,13 +23,19 @@ pub struct ConfigRef {
 /// The reload-relevant facts of a pod template.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodRefs {
-    /// `containers[0]`, the fallback for named reloads.
-    pub first_container: Option<String>,
+    /// The regular containers' names in template order: `containers[0]` is the fallback
+    /// for named reloads, and a write that touches several lists them in this order, so
+    /// the strategic merge patch keeps the order (it would follow the patch's otherwise).
+    pub containers: Vec<String>,
     /// Every referenced config once, in first-seen order.
     pub refs: Vec<ConfigRef>,
 }
 
 impl PodRefs {
+    pub fn first_container(&self) -> Option<&str> {
+        self.containers.first().map(String::as_str)
+    }
+
     pub fn find(&self, kind: ConfigKind, name: &str) -> Option<&ConfigRef> {
         self.refs.iter().find(|r| r.kind == kind && r.name == name)
     }
@@ -144,7 +150,7 @@ pub fn pod_refs(spec: &PodSpec) -> PodRefs {
         }
     }
     PodRefs {
-        first_container: spec.containers.first().map(|c| c.name.clone()),
+        containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
         refs,
     }
 }
@@ -226,7 +232,8 @@ mod tests {
             "c"
         );
         assert_eq!(refs.refs.len(), 2);
-        assert_eq!(refs.first_container.as_deref(), Some("a"));
+        assert_eq!(refs.first_container(), Some("a"));
+        assert_eq!(refs.containers, ["a", "b", "c"]);
     }
 
     #[test]

@@ -206,7 +206,7 @@ mod tests {
             uid: format!("uid-{name}"),
             rules: WorkloadRules::parse(&AnnotationKeys::default(), Some(&a), None),
             refs: PodRefs {
-                first_container: Some("c".into()),
+                containers: vec!["c".into()],
                 refs: refs
                     .iter()
                     .map(|n| ConfigRef {

@@ -96,8 +96,10 @@ impl Marker {
 }
 
 /// The pod-template part of a strategic merge patch that writes `markers`: containers
-/// merge by name and env by name, so nothing else in the template is touched.
-pub fn template_patch(markers: &[Marker]) -> Value {
+/// merge by name and env by name, so nothing else in the template is touched. The
+/// containers are listed in `order` (the template's): the API server orders the merged
+/// list by the patch where the two disagree, so any other order would move containers.
+pub fn template_patch(markers: &[Marker], order: &[String]) -> Value {
     let mut containers: Vec<(String, Vec<Value>)> = Vec::new();
     let mut annotation = None;
     for m in markers {
@@ -127,6 +129,8 @@ pub fn template_patch(markers: &[Marker]) -> Value {
         );
     }
     if !containers.is_empty() {
+        // Stable: a container the facts do not know (none should be) keeps its place last.
+        containers.sort_by_key(|(c, _)| order.iter().position(|o| o == c).unwrap_or(usize::MAX));
         let list: Vec<Value> = containers
             .into_iter()
             .map(|(name, env)| json!({ "name": name, "env": env }))
@@ -270,11 +274,14 @@ mod tests {
     #[test]
     fn template_patch_groups_env_by_container() {
         let h = ConfigHash::empty();
-        let patch = template_patch(&[
-            Marker::env("a", ConfigKind::ConfigMap, "one", Some(h)),
-            Marker::env("b", ConfigKind::Secret, "two", None),
-            Marker::env("a", ConfigKind::Secret, "three", Some(h)),
-        ]);
+        let patch = template_patch(
+            &[
+                Marker::env("a", ConfigKind::ConfigMap, "one", Some(h)),
+                Marker::env("b", ConfigKind::Secret, "two", None),
+                Marker::env("a", ConfigKind::Secret, "three", Some(h)),
+            ],
+            &["a".into(), "b".into()],
+        );
         assert_eq!(
             patch,
             json!({ "spec": { "containers": [
@@ -334,8 +341,35 @@ mod tests {
     }
 
     #[test]
+    fn template_patch_lists_containers_in_template_order() {
+        let h = ConfigHash::empty();
+        let order: Vec<String> = ["main", "side", "worker"].map(String::from).into();
+        let markers = [
+            Marker::env("worker", ConfigKind::ConfigMap, "w", Some(h)),
+            Marker::env("ghost", ConfigKind::ConfigMap, "g", Some(h)),
+            Marker::env("main", ConfigKind::ConfigMap, "m", None),
+            Marker::env("worker", ConfigKind::Secret, "w2", Some(h)),
+        ];
+        let patch = template_patch(&markers, &order);
+        let names: Vec<&str> = patch["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["main", "worker", "ghost"]);
+        assert_eq!(
+            patch["spec"]["containers"][1]["env"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
     fn template_patch_for_annotation() {
-        let patch = template_patch(&[Marker::Annotation("{}".into())]);
+        let patch = template_patch(&[Marker::Annotation("{}".into())], &[]);
         assert_eq!(
             patch,
             json!({ "metadata": { "annotations": { LAST_RELOADED_FROM: "{}" } } })

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use kube_reloader::{
     annotations::{AnnotationKeys, NamePatterns, WorkloadRules, parse_go_duration},
-    hash,
+    go_regex, hash,
     kinds::ConfigKind,
     strategy::{convert_to_env_var_name, env_var_name},
 };
@@ -132,6 +132,16 @@ fn references_match_known_vectors() {
     assert_eq!(reference_env_name("www.stakater.com"), "WWW_STAKATER_COM");
 }
 
+/// `pattern` between start and end of text, joined as syntax trees rather than text.
+fn fully_anchored(pattern: &str) -> Option<regex_automata::meta::Regex> {
+    use regex_syntax::hir::{Hir, Look};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let whole = Hir::concat(vec![Hir::look(Look::Start), hir, Hir::look(Look::End)]);
+    regex_automata::meta::Regex::builder()
+        .build_from_hir(&whole)
+        .ok()
+}
+
 fn key_strategy() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9._-]{1,12}"
 }
@@ -186,9 +196,38 @@ proptest! {
         names in prop::collection::vec("[a-z0-9.&~#-]{1,10}", 8),
     ) {
         let p = NamePatterns::parse(&item);
-        if let Ok(re) = regex::Regex::new(&format!("^(?:{item})$")) {
+        if let Some(re) = go_regex::anchored(&item).ok().and_then(|r| regex::Regex::new(&r).ok()) {
             for name in names.iter().chain([&item]) {
                 prop_assert_eq!(p.matches(name), re.is_match(name), "item {:?}, name {:?}", item, name);
+            }
+        }
+    }
+
+    // No item escapes its anchoring: the list matches a name only if the item alone,
+    // anchored as a syntax tree (start, item, end), matches the whole name. An item that
+    // does not compile alone matches nothing.
+    #[test]
+    fn no_item_matches_beyond_itself_fully_anchored(
+        item in "[ab.*+?()|\\[\\]{}^$\\\\QE,-]{1,12}",
+        names in prop::collection::vec("[ab.()|,QE-]{0,6}", 12),
+    ) {
+        // A list item never holds a comma; a leading repetition has its own rule.
+        let item = item.replace(',', "");
+        prop_assume!(!item.trim().is_empty() && !item.starts_with(['*', '+', '?', '{']));
+        let p = NamePatterns::parse(&item);
+        match go_regex::translate_alone(item.trim()) {
+            Err(_) => {
+                for name in names.iter().chain([&item]) {
+                    prop_assert!(!p.matches(name), "invalid {:?} matched {:?}", item, name);
+                }
+            }
+            Ok(alone) => {
+                let Some(anchored) = fully_anchored(&alone) else {
+                    return Ok(()); // over the size limit
+                };
+                for name in names.iter().chain([&item]) {
+                    prop_assert_eq!(p.matches(name), anchored.is_match(name), "item {:?}, name {:?}", item, name);
+                }
             }
         }
     }

@@ -410,6 +410,78 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
     assert_eq!(again.len(), 1, "{again:#?}");
 }
 
+/// Items are Go regexes, each read alone: `app)|(db` cannot break out of its anchors
+/// (stakater rejects it too), `\Q…\E` quotes, and a leading `*` repeats stakater's `^`.
+/// A sentinel item proves the changes that must not roll were seen.
+#[tokio::test]
+async fn reload_list_items_are_read_as_go_reads_them() {
+    let ns = TestNs::new("goregex").await;
+    for n in ["app-x", "xx-db", "my.app", "myxapp", "the-mydb", "sentinel"] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": n }, "data": { "k": "1" } }))
+            .await;
+    }
+    let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
+    let list = r"app)|(db, \Qmy.app\E, *mydb, sentinel";
+    let annotations = json!({ "configmap.reloader.stakater.com/reload": list });
+    ns.create::<Deployment>(deployment("w", annotations, pod))
+        .await;
+    let _op = start_operator(&ns, &[]).await;
+    let warned = wait_for("one InvalidAnnotation Warning", WAIT, || async {
+        let found = warnings(&ns, "w", "InvalidAnnotation").await;
+        if found.is_empty() {
+            Err("none yet")
+        } else {
+            Ok(found)
+        }
+    })
+    .await;
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("app)|(db") && warned[0].contains("unexpected )"),
+        "{warned:?}"
+    );
+    assert!(
+        !warned[0].contains("my.app") && !warned[0].contains("*mydb"),
+        "{warned:?}"
+    );
+
+    for n in ["app-x", "xx-db", "myxapp", "my.app", "the-mydb"] {
+        ns.merge_patch::<ConfigMap>(n, json!({ "data": { "k": "2" } }))
+            .await;
+    }
+    wait_env(
+        &ns,
+        "w",
+        "STAKATER_MY_APP_CONFIGMAP",
+        "\\Q…\\E rolls its literal name",
+    )
+    .await;
+    wait_env(
+        &ns,
+        "w",
+        "STAKATER_THE_MYDB_CONFIGMAP",
+        "*mydb: any name ending in mydb",
+    )
+    .await;
+    ns.merge_patch::<ConfigMap>("sentinel", json!({ "data": { "k": "2" } }))
+        .await;
+    let d = wait_for("the sentinel's env var", WAIT, || async {
+        let d = ns.get::<Deployment>("w").await;
+        match env_of(&d, "app", "STAKATER_SENTINEL_CONFIGMAP") {
+            Some(_) => Ok(d),
+            None => Err("not yet"),
+        }
+    })
+    .await;
+    for var in [
+        "STAKATER_APP_X_CONFIGMAP",
+        "STAKATER_XX_DB_CONFIGMAP",
+        "STAKATER_MYXAPP_CONFIGMAP",
+    ] {
+        assert_eq!(env_of(&d, "app", var), None, "{var}: no item matches it");
+    }
+}
+
 /// A Deployment `invalid` whose reload list has an invalid regex item.
 async fn create_invalid(ns: &TestNs) {
     let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });

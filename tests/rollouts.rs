@@ -19,19 +19,27 @@ fn rollout(name: &str, annotations: Value) -> DynamicObject {
     .unwrap()
 }
 
+/// Once per test binary: two concurrent creates of the CRD would race.
+fn install_crd() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let crd = repo_root().join("tests/fixtures/rollout-crd.yaml");
+        kubectl(&["apply", "-f", crd.to_str().unwrap()], None);
+        kubectl(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "crd/rollouts.argoproj.io",
+                "--timeout=30s",
+            ],
+            None,
+        );
+    });
+}
+
 #[tokio::test]
 async fn rollouts_get_the_marker_or_a_restart() {
-    let crd = repo_root().join("tests/fixtures/rollout-crd.yaml");
-    kubectl(&["apply", "-f", crd.to_str().unwrap()], None);
-    kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/rollouts.argoproj.io",
-            "--timeout=30s",
-        ],
-        None,
-    );
+    install_crd();
     let ns = TestNs::new("rollout").await;
     ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
         .await;
@@ -89,4 +97,61 @@ async fn rollouts_get_the_marker_or_a_restart() {
         None,
         "restart leaves the template (and Git) alone"
     );
+}
+
+/// Two configs changed 0.3 s apart, the second container's first: one write with both
+/// markers, and the containers in their order.
+#[tokio::test]
+async fn a_coalesced_rollout_write_keeps_the_container_order() {
+    install_crd();
+    let ns = TestNs::new("rollout-order").await;
+    for n in ["a", "b"] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": n }, "data": { "k": "1" } }))
+            .await;
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ns.client.clone(), &ns.name, &rollout_resource());
+    let r: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": { "name": "w", "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": { "replicas": 1, "template": { "spec": { "containers": [
+            { "name": "main", "image": "x", "envFrom": [{ "configMapRef": { "name": "a" } }] },
+            { "name": "side", "image": "x", "envFrom": [{ "configMapRef": { "name": "b" } }] }
+        ]}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &r)
+        .await
+        .expect("create rollout");
+    let _op = start_operator(&ns, &["--is-Argo-Rollouts=true", "--coalesce-window=2s"]).await;
+
+    for n in ["b", "a"] {
+        ns.merge_patch::<ConfigMap>(n, json!({ "data": { "k": "2" } }))
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let containers = wait_for("both markers", WAIT, || async {
+        let r = api.get("w").await.expect("get");
+        let c = r.data.pointer("/spec/template/spec/containers").cloned();
+        let has = |i: usize| {
+            c.as_ref()
+                .and_then(|c| c.pointer(&format!("/{i}/env/0/name")))
+                .is_some()
+        };
+        if has(0) && has(1) {
+            Ok(c.unwrap())
+        } else {
+            Err(c)
+        }
+    })
+    .await;
+    let names: Vec<&str> = containers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main", "side"]);
+    assert_eq!(containers[0]["env"][0]["name"], "STAKATER_A_CONFIGMAP");
+    assert_eq!(containers[1]["env"][0]["name"], "STAKATER_B_CONFIGMAP");
 }

@@ -55,6 +55,18 @@ async fn five_configs_changed_within_the_window_give_one_rollout() {
         op.metric("kube_reloader_coalesced_changes_total").await,
         Some(4.0)
     );
+    // The write is counted once its Events are out, a moment after the patch shows.
+    support::wait_for("the write counted", support::WAIT, || async {
+        match op
+            .metric("reloader_reload_executed_total{success=\"true\"}")
+            .await
+        {
+            Some(n) if n >= 1.0 => Ok(n),
+            other => Err(other),
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         op.metric("reloader_reload_executed_total{success=\"true\"}")
             .await,
