@@ -16,7 +16,7 @@ use kube::api::PostParams;
 
 use crate::{
     annotations::{CronJobStrategy, RolloutStrategy},
-    kinds::WorkloadKind,
+    kinds::{ConfigKey, WorkloadKind},
     metrics::Metrics,
     notify::{Notifier, alert_body, alert_text},
     options::Options,
@@ -60,11 +60,23 @@ fn same_uid(meta: &kube::core::ObjectMeta, facts: &WorkloadFacts) -> Result<(), 
 
 pub const FIELD_MANAGER: &str = "kube-reloader";
 
+/// Stakater's Warning reason for a reload that did not land.
+pub const RELOAD_FAIL: &str = "ReloadFail";
+
+/// A webhook POST reached the receiver (whatever it answered), or did not.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WebhookSent {
+    Delivered,
+    Failed,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
     Written,
     /// The workload is gone (or was re-created): nothing left to reload.
     Gone,
+    /// Nothing to do for it (a suspended CronJob gets no Job).
+    NothingToDo,
     Retry {
         attempts: u32,
     },
@@ -98,6 +110,26 @@ impl Applier {
             notifier,
             opts,
             metrics,
+        }
+    }
+
+    /// `--webhook-url`: stakater's POST for a change of `config` (see engine/webhooks.rs).
+    pub async fn webhook(&self, config: &ConfigKey) -> WebhookSent {
+        let url = self.opts.webhook_url.as_deref().unwrap_or_default();
+        if self.opts.dry_run {
+            tracing::info!(%config, "dry run: would POST the webhook");
+            return WebhookSent::Delivered;
+        }
+        match async { self.notifier()?.webhook(url).await }.await {
+            Ok(()) => {
+                tracing::info!(%config, "webhook sent instead of reloading");
+                WebhookSent::Delivered
+            }
+            Err(e) => {
+                self.metrics.error("webhook");
+                tracing::warn!(%config, error = %e, "webhook not delivered; retrying");
+                WebhookSent::Failed
+            }
         }
     }
 
@@ -252,27 +284,13 @@ impl Applier {
             tracing::info!(workload = %facts.key, configs = ?names, "dry run: would reload");
             return WriteOutcome::Written;
         }
-        if let Some(url) = &self.opts.webhook_url {
-            return match async { self.notifier()?.webhook(url).await }.await {
-                Ok(()) => {
-                    tracing::info!(workload = %facts.key, configs = ?names, "webhook notified instead of reloading");
-                    WriteOutcome::Written
-                }
-                Err(e) => {
-                    tracing::warn!(workload = %facts.key, error = %e, "webhook failed; will retry");
-                    WriteOutcome::Retry {
-                        attempts: attempts + 1,
-                    }
-                }
-            };
-        }
         let result = match facts.key.kind {
             WorkloadKind::CronJob
                 if facts.rules.cronjob_strategy != Some(CronJobStrategy::Patch) =>
             {
                 if facts.suspended {
                     tracing::info!(workload = %facts.key, "CronJob is suspended; no Job created");
-                    return WriteOutcome::Written;
+                    return WriteOutcome::NothingToDo;
                 }
                 self.create_job_from_cronjob(facts, write).await
             }
@@ -324,8 +342,16 @@ impl Applier {
             Err(Failed::Api(e)) => {
                 tracing::warn!(workload = %facts.key, error = %e, attempt = attempts + 1, "reload failed; will retry");
                 if attempts == 0 {
-                    let note = format!("Reloading for {} failed: {e}; retrying", names.join(", "));
-                    self.event(facts, EventType::Warning, "ReloadFailed", note)
+                    // Stakater's reason and text, so alerts written on them keep firing.
+                    let k = &facts.key;
+                    let note = format!(
+                        "Update for '{}' of type '{}' in namespace '{}' failed with error {}",
+                        k.name,
+                        k.kind,
+                        k.namespace,
+                        api_message(&e)
+                    );
+                    self.event(facts, EventType::Warning, RELOAD_FAIL, note)
                         .await;
                 }
                 WriteOutcome::Retry {
@@ -333,6 +359,14 @@ impl Applier {
                 }
             }
         }
+    }
+}
+
+/// What the API server said (as client-go prints it), else the client's error.
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        e => e.to_string(),
     }
 }
 

@@ -111,6 +111,10 @@ impl CsiState {
         self.flags.keys()
     }
 
+    pub fn has_status(&self, key: &StatusKey) -> bool {
+        self.statuses.contains_key(key)
+    }
+
     pub fn status_keys(&self) -> impl Iterator<Item = &StatusKey> {
         self.statuses.keys()
     }

@@ -12,7 +12,9 @@ use std::{
 use tokio::{sync::mpsc, time::Instant};
 
 mod state_sync;
+mod webhooks;
 use state_sync::Flushed;
+use webhooks::{WebhookDone, Webhooks};
 
 use crate::persist::Loaded;
 pub use state_sync::Persist;
@@ -22,9 +24,10 @@ use crate::{
     csi::CsiState,
     decide::{self, Reason},
     hash::ConfigHash,
+    health::Readiness,
     kinds::{ConfigKey, WorkloadKey},
     limits::{self, TokenBucket},
-    metrics::{KindLabels, Metrics, ReasonLabels},
+    metrics::{KindLabels, Metrics, ReasonLabels, Skip, Stakater},
     options::Options,
     plan::{self, PendingItem},
     store::{ConfigEntry, Store, WorkloadFacts},
@@ -36,6 +39,17 @@ struct StreamState {
     synced_once: bool,
     /// Keys listed during a relist in progress.
     relisting: Option<HashSet<ObjKey>>,
+    /// Why the API refuses this watch, until it lists: the other kinds do not wait for it.
+    refused: Option<String>,
+}
+
+/// What happened to a config, as a watch event.
+#[derive(Clone, Copy, Debug)]
+enum ConfigEvent {
+    Created,
+    /// Whether its data (the hash) changed.
+    Updated(bool),
+    Deleted,
 }
 
 /// What a reload is waiting for.
@@ -59,7 +73,7 @@ pub struct Engine {
     /// Whether this replica may write (always, without `--enable-ha`).
     leader: tokio::sync::watch::Receiver<bool>,
     applier: Applier,
-    ready: tokio::sync::watch::Sender<bool>,
+    ready: tokio::sync::watch::Sender<Readiness>,
     /// With `--namespace-selector`: the namespaces it selects.
     selected: Option<HashSet<String>>,
     /// Deployments paused for a pause-period, by when to resume them.
@@ -69,6 +83,8 @@ pub struct Engine {
     bucket: TokenBucket,
     /// When each workload was last written, for `--min-reload-interval`.
     last_write: HashMap<WorkloadKey, Instant>,
+    /// `--webhook-url`: the POSTs still to send.
+    webhooks: Webhooks,
 }
 
 /// Messages from finished writes back to the engine.
@@ -84,7 +100,7 @@ impl Engine {
         opts: Arc<Options>,
         scopes: Vec<StreamScope>,
         applier: Applier,
-        ready: tokio::sync::watch::Sender<bool>,
+        ready: tokio::sync::watch::Sender<Readiness>,
         metrics: Metrics,
         persist: Option<Persist>,
         leader: tokio::sync::watch::Receiver<bool>,
@@ -94,6 +110,7 @@ impl Engine {
         Engine {
             bucket: TokenBucket::new(l.reload_rate, l.reload_burst, Instant::now()),
             last_write: HashMap::new(),
+            webhooks: Webhooks::default(),
             metrics,
             store: Store::default(),
             scopes,
@@ -121,11 +138,16 @@ impl Engine {
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
         let (flush_tx, mut flush_rx) = mpsc::channel::<Flushed>(4);
         let (read_tx, mut read_rx) = mpsc::channel::<Loaded>(1);
+        let (webhook_tx, mut webhook_rx) = mpsc::channel::<WebhookDone>(1);
         let mut leader_rx = self.leader.clone();
         self.metrics.leader.set(i64::from(self.is_leader()));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             self.metrics.pending.set(self.pending.len() as i64);
+            self.metrics
+                .stakater
+                .queue_depth
+                .set(self.pending.len() as i64);
             // A follower keeps its pending reloads and resumes for when it leads.
             let writes = self
                 .pending
@@ -134,7 +156,10 @@ impl Engine {
                 .map(|(_, p)| p.due)
                 .chain(self.resumes.values().copied())
                 .filter(|_| self.is_leader());
-            let next_due = writes.chain(self.next_flush()).min();
+            let next_due = writes
+                .chain(self.next_flush())
+                .chain(self.next_webhook())
+                .min();
             let sleep = async {
                 match next_due {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -150,18 +175,20 @@ impl Engine {
                 Some(done) = done_rx.recv() => self.on_done(done),
                 Some(flushed) = flush_rx.recv() => self.on_flushed(flushed),
                 Some(read) = read_rx.recv() => self.on_state_read(read),
+                Some(sent) = webhook_rx.recv() => self.on_webhook_done(sent),
                 Ok(()) = leader_rx.changed() => {
                     let leader = *leader_rx.borrow_and_update();
                     tracing::info!(leader, "this replica {} write", if leader { "may now" } else { "may no longer" });
                     self.metrics.leader.set(i64::from(leader));
                     self.on_leadership(leader, &read_tx);
-                    if leader && *self.ready.borrow() {
+                    if leader && self.ready.borrow().warm {
                         self.warn_all_invalid();
                     }
                 }
                 () = sleep => {
                     self.dispatch_resumes();
                     self.dispatch_due(&done_tx);
+                    self.dispatch_webhook(&webhook_tx);
                     self.maybe_flush(&flush_tx);
                 }
             }
@@ -199,12 +226,112 @@ impl Engine {
         *self.leader.borrow()
     }
 
+    /// Every watch has listed once, or is refused by the API: the caches that can be warm are.
     fn all_synced(&self) -> bool {
-        self.streams.iter().all(|s| s.synced_once)
+        self.streams
+            .iter()
+            .all(|s| s.synced_once || s.refused.is_some())
+    }
+
+    /// A watch the API refused lists again: it counts as any other now.
+    fn listing(&mut self, stream: usize) {
+        if self.streams[stream].refused.take().is_some() {
+            tracing::info!(stream = %self.describe(stream), "the API allows the watch now");
+            self.publish_refused();
+        }
+    }
+
+    fn on_refused(&mut self, stream: usize, why: String) {
+        let s = &mut self.streams[stream];
+        let first = s.refused.is_none();
+        s.refused = Some(why);
+        if first {
+            self.publish_refused();
+            self.maybe_ready();
+        }
+    }
+
+    /// "KIND in NAMESPACE" for logs and `/ready`.
+    fn describe(&self, stream: usize) -> String {
+        let scope = &self.scopes[stream];
+        let ns = scope.namespace.as_deref().unwrap_or("all namespaces");
+        format!("{} in {ns}", scope.what.kind())
+    }
+
+    /// The refused watches into `/ready` and `kube_reloader_watches_refused`.
+    fn publish_refused(&mut self) {
+        let mut not_listed = Vec::new();
+        let mut by_kind: HashMap<&'static str, i64> = HashMap::new();
+        for (i, s) in self.streams.iter().enumerate() {
+            let kind = self.scopes[i].what.kind();
+            let n = by_kind.entry(kind).or_default();
+            if let Some(why) = &s.refused {
+                *n += 1;
+                not_listed.push(format!("{}: {why}", self.describe(i)));
+            }
+        }
+        for (kind, n) in by_kind {
+            self.metrics.refused_watches(kind).set(n);
+        }
+        not_listed.sort();
+        self.ready.send_modify(|r| r.not_listed = not_listed);
+    }
+
+    /// Once every cache that can be warm is: ready, warnings, catch-up.
+    fn maybe_ready(&mut self) {
+        if !self.all_synced() || self.ready.borrow().warm {
+            return;
+        }
+        tracing::info!(
+            configs = self.store.config_count(),
+            workloads = self.store.workload_count(),
+            "caches synced; ready"
+        );
+        self.ready.send_modify(|r| r.warm = true);
+        self.warn_all_invalid();
+        self.catch_up();
+        if self.opts.sync_after_restart && self.opts.reload_on_create {
+            self.sync_after_restart();
+        }
+    }
+
+    /// `reloader_events_received_total`: stakater's informers see a relisted object it
+    /// had as an update, a new one as an add.
+    fn count_received(&self, msg: &WatchMsg) {
+        if !self.is_leader() {
+            return; // stakater's followers watch nothing
+        }
+        let (stream, event_type) = match msg {
+            WatchMsg::InitApply { stream, obs } | WatchMsg::Apply { stream, obs } => {
+                let update = self.has(&obs.key());
+                (*stream, if update { "update" } else { "add" })
+            }
+            WatchMsg::Delete { stream, .. } => (*stream, "delete"),
+            _ => return,
+        };
+        if let Some(resource) = self.scopes[stream].what.stakater_resource() {
+            self.metrics.stakater.received(event_type, resource);
+        }
+    }
+
+    /// Whether the caches hold `key`.
+    fn has(&self, key: &ObjKey) -> bool {
+        match key {
+            ObjKey::Config(k) => self.store.config(k).is_some(),
+            ObjKey::Workload(k) => self.store.workload(k).is_some(),
+            ObjKey::Namespace(n) => self.selected.as_ref().is_some_and(|s| s.contains(n)),
+            ObjKey::CsiClass(_) => false,
+            ObjKey::CsiStatus(k) => self.csi.has_status(k),
+        }
     }
 
     fn on_watch(&mut self, msg: WatchMsg) {
+        if let WatchMsg::Init { stream } | WatchMsg::InitApply { stream, .. } = &msg {
+            self.listing(*stream);
+        }
+        self.count_received(&msg);
         match msg {
+            WatchMsg::Refused { stream, why } => self.on_refused(stream, why),
             WatchMsg::Init { stream } => self.streams[stream].relisting = Some(HashSet::new()),
             WatchMsg::InitApply { stream, obs } => {
                 if let Some(seen) = self.streams[stream].relisting.as_mut() {
@@ -226,20 +353,9 @@ impl Engine {
                         self.forget(key, true);
                     }
                 }
+                self.listing(stream);
                 self.streams[stream].synced_once = true;
-                if self.all_synced() && !*self.ready.borrow() {
-                    tracing::info!(
-                        configs = self.store.config_count(),
-                        workloads = self.store.workload_count(),
-                        "caches synced; ready"
-                    );
-                    self.ready.send_replace(true);
-                    self.warn_all_invalid();
-                    self.catch_up();
-                    if self.opts.sync_after_restart && self.opts.reload_on_create {
-                        self.sync_after_restart();
-                    }
-                }
+                self.maybe_ready();
             }
             WatchMsg::Apply { obs, .. } => self.observe(obs, true),
             WatchMsg::Delete {
@@ -282,7 +398,7 @@ impl Engine {
                     .as_mut()
                     .is_some_and(|s| s.insert(name.clone()));
                 // Selected after start-up: its workloads' warnings are this instance's now.
-                if added && *self.ready.borrow() {
+                if added && self.ready.borrow().warm {
                     for facts in self.store.workloads().filter(|f| f.key.namespace == name) {
                         self.warn_invalid(facts);
                     }
@@ -292,19 +408,21 @@ impl Engine {
                 // Configs of namespaces outside --namespace-selector are cached too (a hash
                 // each): the selection can change, and the Namespace stream may list after
                 // this one. They are filtered when they change (`on_config_change`).
+                let live = live && self.all_synced();
                 if self.opts.namespace_ignored(&key.namespace) {
+                    if live {
+                        self.metrics.stakater.skipped(Skip::IgnoredOrNotSelected);
+                    }
                     return;
                 }
                 let new_hash = entry.hash;
                 let flags = entry.flags;
-                let old = self.put_config(key.clone(), entry);
-                let changed = match &old {
-                    Some(o) => o.hash != new_hash,
-                    None => self.opts.reload_on_create,
+                let event = match self.put_config(key.clone(), entry) {
+                    Some(o) => ConfigEvent::Updated(o.hash != new_hash),
+                    None => ConfigEvent::Created,
                 };
-                if live && changed && self.all_synced() {
-                    tracing::info!(config = %key, hash = %new_hash.short(), "config changed");
-                    self.on_config_change(&key, flags, false);
+                if live {
+                    self.on_config_event(&key, flags, event);
                 }
             }
             Obs::Workload(facts) => {
@@ -331,11 +449,12 @@ impl Engine {
                     return;
                 }
                 let class = status.class.clone();
+                let known = self.csi.has_status(&status.key);
                 let rotated = self.csi.put_status(status);
                 let entry = self.refresh_csi_entry(&class);
-                if let Some(entry) = entry.filter(|_| live && rotated && self.all_synced()) {
-                    tracing::info!(config = %class, hash = %entry.hash.short(), "secret provider class rotated");
-                    self.on_config_change(&class, entry.flags, false);
+                if let Some(entry) = entry.filter(|_| live && known && self.all_synced()) {
+                    let event = ConfigEvent::Updated(rotated);
+                    self.on_config_event(&class, entry.flags, event);
                 }
             }
         }
@@ -448,11 +567,9 @@ impl Engine {
             ObjKey::Config(key) => {
                 if let Some(old) = self.remove_config(&key)
                     && live
-                    && self.opts.reload_on_delete
                     && self.all_synced()
                 {
-                    tracing::info!(config = %key, "config deleted");
-                    self.on_config_change(&key, old.flags, true);
+                    self.on_config_event(&key, old.flags, ConfigEvent::Deleted);
                 }
             }
             ObjKey::CsiClass(key) => {
@@ -476,11 +593,56 @@ impl Engine {
         }
     }
 
+    /// A live event of a config, counted as stakater counts the items of its queue (one
+    /// per update, and per create or delete when those reload), then handled.
+    fn on_config_event(&mut self, key: &ConfigKey, flags: decide::ConfigFlags, event: ConfigEvent) {
+        let counted = match event {
+            ConfigEvent::Created => self.opts.reload_on_create,
+            ConfigEvent::Deleted => self.opts.reload_on_delete,
+            ConfigEvent::Updated(_) => true,
+        };
+        if !counted {
+            return;
+        }
+        let stakater = self.stakater();
+        let skipped = |why| stakater.iter().for_each(|s| s.skipped(why));
+        if !self.namespace_allowed(&key.namespace) {
+            tracing::debug!(config = %key, "namespace not selected; not reloading");
+            return skipped(Skip::IgnoredOrNotSelected);
+        }
+        let started = std::time::Instant::now();
+        match event {
+            ConfigEvent::Updated(false) => skipped(Skip::NoDataChange),
+            ConfigEvent::Deleted => {
+                tracing::info!(config = %key, "config deleted");
+                self.on_config_change(key, flags, true);
+            }
+            ConfigEvent::Created | ConfigEvent::Updated(true) => {
+                let hash = self.store.config(key).map(|e| e.hash.short());
+                tracing::info!(config = %key, hash = ?hash, "config changed");
+                self.on_config_change(key, flags, false);
+            }
+        }
+        let resource = key.kind.stakater_resource();
+        if let Some(s) = stakater {
+            s.reconciled(resource, started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Stakater's series, counted by the leader only: stakater's followers watch nothing.
+    fn stakater(&self) -> Option<Stakater> {
+        self.is_leader().then(|| self.metrics.stakater.clone())
+    }
+
     fn on_config_change(&mut self, key: &ConfigKey, flags: decide::ConfigFlags, deleted: bool) {
         if !self.namespace_allowed(&key.namespace) {
             tracing::debug!(config = %key, "namespace not selected; not reloading");
             return;
         }
+        if self.opts.webhook_url.is_some() {
+            return self.queue_webhook(key);
+        }
+        let stakater = self.stakater();
         for facts in self.store.candidates(key) {
             let decision = decide::should_reload(
                 &self.opts.decide,
@@ -490,6 +652,9 @@ impl Engine {
                 &key.name,
                 flags,
             );
+            if let Some(s) = &stakater {
+                s.scanned(facts.key.kind.as_str(), decision.is_ok());
+            }
             let reason: Reason = match decision {
                 Ok(r) => r,
                 Err(skip) => {
@@ -497,6 +662,9 @@ impl Engine {
                     continue;
                 }
             };
+            if let Some(s) = &stakater {
+                s.queued();
+            }
             let item = PendingItem {
                 config: key.clone(),
                 reason,
@@ -562,7 +730,7 @@ impl Engine {
             let Some(facts) = self.store.workload(&key).cloned() else {
                 continue;
             };
-            if self.opts.dry_run || self.opts.webhook_url.is_some() {
+            if self.opts.dry_run {
                 continue;
             }
             let applier = self.applier.clone();
@@ -600,6 +768,7 @@ impl Engine {
             let write = plan::plan(&self.opts, &facts, &p.items, hashes, unix_now());
             let Some(write) = write else {
                 tracing::debug!(workload = %key, "already up to date; nothing to write");
+                self.metrics.stakater.skipped(Skip::StrategyNotUpdated);
                 continue;
             };
             // Paced: --min-reload-interval per workload, then the global token bucket.
@@ -620,6 +789,8 @@ impl Engine {
             }
             let configs = p.items.iter().map(|i| i.config.clone()).collect();
             self.in_flight.insert(key.clone(), configs);
+            let waited = p.first_seen.elapsed().as_secs_f64();
+            self.metrics.stakater.dequeued(waited);
             let applier = self.applier.clone();
             let tx = done_tx.clone();
             let (items, attempts, first_seen) = (p.items, p.attempts, p.first_seen);
@@ -646,16 +817,18 @@ impl Engine {
             }
             WriteOutcome::Written => {
                 m.reload_executed(&done.key.namespace, true);
-                let kind = KindLabels {
-                    kind: done.key.kind.as_str(),
-                };
+                let kind = done.key.kind.as_str();
                 let seen = done.first_seen.elapsed().as_secs_f64();
-                m.latency.get_or_create(&kind).observe(seen);
+                m.latency.get_or_create(&KindLabels { kind }).observe(seen);
+                m.stakater.action(kind, true, seen);
             }
-            WriteOutcome::Gone => {}
+            WriteOutcome::Gone | WriteOutcome::NothingToDo => {}
             WriteOutcome::Retry { attempts } => {
                 m.reload_executed(&done.key.namespace, false);
                 m.error("write");
+                let seen = done.first_seen.elapsed().as_secs_f64();
+                m.stakater.action(done.key.kind.as_str(), false, seen);
+                m.stakater.retried();
                 self.requeue(done.key, done.items, done.first_seen, attempts);
             }
         }

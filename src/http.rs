@@ -1,5 +1,6 @@
-//! The HTTP server: `/metrics`, `/live`, `/ready` (200 only once every cache has synced)
-//! and `/healthz`. Nothing else is served here: no debug or profiling endpoints.
+//! The HTTP server: `/metrics`, `/live`, `/ready` (200 once every cache has synced or is
+//! refused by the API, which the body names) and `/healthz`. Nothing else is served here:
+//! no debug or profiling endpoints.
 
 use axum::{
     Router,
@@ -10,11 +11,11 @@ use axum::{
 };
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
+use crate::{health::Readiness, metrics::Metrics};
 
 #[derive(Clone)]
 struct AppState {
-    ready: watch::Receiver<bool>,
+    ready: watch::Receiver<Readiness>,
     metrics: Metrics,
 }
 
@@ -27,12 +28,13 @@ pub fn bind_addr(addr: &str) -> String {
     }
 }
 
-async fn ready_handler(State(st): State<AppState>) -> (StatusCode, &'static str) {
-    if *st.ready.borrow() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
-    }
+async fn ready_handler(State(st): State<AppState>) -> (StatusCode, String) {
+    let r = st.ready.borrow();
+    let code = match r.warm {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, r.describe())
 }
 
 async fn metrics_handler(State(st): State<AppState>) -> impl IntoResponse {
@@ -42,7 +44,11 @@ async fn metrics_handler(State(st): State<AppState>) -> impl IntoResponse {
     )
 }
 
-pub async fn serve(addr: &str, ready_rx: watch::Receiver<bool>, m: Metrics) -> std::io::Result<()> {
+pub async fn serve(
+    addr: &str,
+    ready_rx: watch::Receiver<Readiness>,
+    m: Metrics,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind_addr(addr)).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /live, /ready, /healthz");
     serve_on(listener, ready_rx, m).await
@@ -50,7 +56,7 @@ pub async fn serve(addr: &str, ready_rx: watch::Receiver<bool>, m: Metrics) -> s
 
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
-    ready: watch::Receiver<bool>,
+    ready: watch::Receiver<Readiness>,
     metrics: Metrics,
 ) -> std::io::Result<()> {
     let app = Router::new()

@@ -25,6 +25,15 @@ impl ConfigKind {
         self as usize
     }
 
+    /// Stakater's `resource_type` metric label: the API resource it watches for this kind.
+    pub fn stakater_resource(self) -> &'static str {
+        match self {
+            ConfigKind::ConfigMap => "configmaps",
+            ConfigKind::Secret => "secrets",
+            ConfigKind::SecretProviderClass => "secretproviderclasspodstatuses",
+        }
+    }
+
     /// The suffix of stakater's env var and the `type` in its annotation JSON.
     pub fn stakater_type(self) -> &'static str {
         match self {

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod facts;
 pub mod go_regex;
 pub mod hash;
+pub mod health;
 pub mod http;
 pub mod inpod;
 pub mod kinds;

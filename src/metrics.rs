@@ -1,7 +1,15 @@
-//! Prometheus metrics: stakater's reload counters under their exact names, plus our own
-//! under `kube_reloader_`. Served as Prometheus text (0.0.4) on `/metrics`.
+//! Prometheus metrics: stakater's series under their exact names (`metrics/stakater.rs`),
+//! the standard `process_*` and client-go's `rest_client_*` ones, plus our own under
+//! `kube_reloader_`. Served as Prometheus text (0.0.4) on `/metrics`.
 
 use std::sync::Arc;
+
+mod process;
+mod rest;
+mod stakater;
+
+pub use rest::RestMetrics;
+pub use stakater::{Skip, Stakater};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder},
@@ -92,7 +100,10 @@ pub struct Metrics {
     pub leader: Gauge,
     pub errors: Family<KindLabels, Counter>,
     watch_errors: Family<WatchErrorLabels, Counter>,
+    refused_watches: Family<KindLabels, Gauge>,
     pub dry_run: Counter,
+    pub stakater: Stakater,
+    pub rest: RestMetrics,
 }
 
 impl Metrics {
@@ -118,7 +129,12 @@ impl Metrics {
             );
             f
         });
+        let stakater = Stakater::register(&mut r);
+        let rest = RestMetrics::register(&mut r);
+        r.register_collector(Box::new(process::ProcessCollector));
         let m = Metrics {
+            stakater,
+            rest,
             reloads,
             reloads_by_namespace,
             latency: Family::new_with_constructor(latency_histogram),
@@ -130,6 +146,7 @@ impl Metrics {
             leader: Gauge::default(),
             errors: Family::default(),
             watch_errors: Family::default(),
+            refused_watches: Family::default(),
             dry_run: Counter::default(),
             registry: Arc::new(Registry::default()),
         };
@@ -173,8 +190,13 @@ impl Metrics {
         r.register(k("errors"), "Errors, by kind", m.errors.clone());
         r.register(
             k("watch_errors"),
-            "Watch errors, by kind of object and reason: expired (410 Gone, listed again at once) or other (retried with backoff)",
+            "Watch errors, by kind of object and reason: expired (410 Gone, listed again at once), refused (forbidden or not served) or other (both retried with backoff)",
             m.watch_errors.clone(),
+        );
+        r.register(
+            k("watches_refused"),
+            "Watches the API refuses (forbidden or not served), by kind: retried with backoff while the other kinds reload",
+            m.refused_watches.clone(),
         );
         r.register(
             k("dry_run_reloads"),
@@ -217,6 +239,12 @@ impl Metrics {
             reason,
         };
         self.watch_errors.get_or_create(&labels).inc();
+    }
+
+    pub fn refused_watches(&self, kind: &'static str) -> Gauge {
+        self.refused_watches
+            .get_or_create(&KindLabels { kind })
+            .clone()
     }
 
     /// The Prometheus text exposition.

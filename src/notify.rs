@@ -320,14 +320,17 @@ impl Notifier {
         send(&route.client, req, url).await
     }
 
-    /// `--webhook-url` mode: stakater's fixed body.
+    /// `--webhook-url` mode: stakater's fixed body. Only a POST that does not reach the
+    /// receiver is an error: stakater never looks at the status.
     pub async fn webhook(&self, url: &str) -> Result<(), String> {
-        self.post(
-            url,
-            json!({ "webhook": "update successful" }).to_string(),
-            "application/json",
-        )
-        .await
+        let body = json!({ "webhook": "update successful" }).to_string();
+        match self.post(url, body, "application/json").await {
+            Err(e) if e.starts_with(&format!("POST {url}: HTTP ")) => {
+                tracing::warn!(error = %e, "the webhook receiver answered with an error; not retried (as stakater)");
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 

@@ -8,19 +8,20 @@ use tokio::sync::{mpsc, watch};
 use crate::{
     apply::Applier,
     engine::{Engine, Persist},
+    health::Readiness,
     http, lease,
     limits::backoff,
-    metrics::Metrics,
+    metrics::{Metrics, RestMetrics},
     options::Options,
     persist::{self, Loaded, StateStore},
 };
 
 /// Runs the operator with `client` until `shutdown` completes (then writes in flight are
-/// let finish). `ready` turns true once every cache has synced.
+/// let finish). `ready` turns warm once every cache has synced (or is refused).
 pub async fn run(
     client: Client,
     opts: Options,
-    ready: watch::Sender<bool>,
+    ready: watch::Sender<Readiness>,
     metrics: Metrics,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -107,9 +108,9 @@ pub(crate) async fn load_state(store: &StateStore) -> Loaded {
 
 /// The binary's entry: options, client, HTTP server and the operator.
 pub async fn main(opts: Options) -> Result<(), String> {
-    let client = client().await?;
-    let (ready_tx, ready_rx) = watch::channel(false);
     let metrics = Metrics::new(opts.metrics_by_namespace);
+    let client = observed_client(&metrics.rest).await?;
+    let (ready_tx, ready_rx) = watch::channel(Readiness::default());
     let addr = opts.http_addr.clone();
     let m = metrics.clone();
     let server = tokio::spawn(async move { http::serve(&addr, ready_rx, m).await });
@@ -124,6 +125,21 @@ pub async fn client() -> Result<Client, String> {
     Client::try_default()
         .await
         .map_err(|e| format!("cannot build a Kubernetes client: {e}"))
+}
+
+/// The operator's client: every request counted in `rest_client_*`.
+async fn observed_client(rest: &RestMetrics) -> Result<Client, String> {
+    let fail = |e: kube::Error| format!("cannot build a Kubernetes client: {e}");
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(fail)?;
+    Ok(builder.with_layer(&rest.layer(host)).build())
 }
 
 /// The pod's namespace: POD_NAMESPACE, else the in-cluster namespace file. A blank

@@ -107,6 +107,11 @@ pub enum WatchMsg {
         namespace: Option<String>,
         name: String,
     },
+    /// The API refused the watch (forbidden or not served); it retries with backoff.
+    Refused {
+        stream: usize,
+        why: String,
+    },
 }
 
 /// Which objects a stream covers, so a relist knows what it may declare gone.
@@ -123,6 +128,29 @@ pub enum Watched {
     Workload(crate::kinds::WorkloadKind),
     CsiClasses,
     CsiStatuses,
+}
+
+impl Watched {
+    /// Stakater's `resource_type` label, for the kinds stakater watches itself.
+    pub fn stakater_resource(&self) -> Option<&'static str> {
+        match self {
+            Watched::Namespaces => Some("namespaces"),
+            Watched::Config(k) => Some(k.stakater_resource()),
+            Watched::CsiStatuses => Some(ConfigKind::SecretProviderClass.stakater_resource()),
+            Watched::Workload(_) | Watched::CsiClasses => None,
+        }
+    }
+
+    /// The kind of object the stream watches (for logs, `/ready` and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Watched::Namespaces => "Namespace",
+            Watched::Config(k) => k.as_str(),
+            Watched::Workload(k) => k.as_str(),
+            Watched::CsiClasses => "SecretProviderClass",
+            Watched::CsiStatuses => "SecretProviderClassPodStatus",
+        }
+    }
 }
 
 impl StreamScope {
@@ -494,6 +522,14 @@ fn spawn_stream<K, F>(
                     tracing::info!(%kind, error = %e, "watch expired; listing again");
                     None
                 }
+                Err(e) if refused(&e) => {
+                    sink.metrics.watch_error(&kind, "refused");
+                    tracing::warn!(%kind, error = %e, "the API refuses this watch; the other kinds go on, this one retries with backoff");
+                    Some(WatchMsg::Refused {
+                        stream,
+                        why: e.to_string(),
+                    })
+                }
                 Err(e) => {
                     sink.metrics.watch_error(&kind, reason(&e));
                     tracing::warn!(%kind, error = %e, "watch error; retrying with backoff");
@@ -532,6 +568,18 @@ pub enum Step<K> {
 
 fn is_expired(e: &watcher::Error) -> bool {
     matches!(e, watcher::Error::WatchError(status) if status.code == 410)
+}
+
+/// An answer that retrying soon will not change: not allowed (401, 403) or not served (404).
+fn refused(e: &watcher::Error) -> bool {
+    let code = match e {
+        watcher::Error::WatchError(status) => Some(status.code),
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
+        _ => None,
+    };
+    matches!(code, Some(401 | 403 | 404))
 }
 
 fn reason(e: &watcher::Error) -> &'static str {
@@ -625,6 +673,19 @@ mod tests {
         // After the re-arm time, or a live event, the next one relists at once again.
         let items = vec![(0, gone()), (10, gone()), (11, live()), (12, gone())];
         assert_eq!(backs_off(items), [false, false, false, false]);
+    }
+
+    #[test]
+    fn forbidden_and_not_served_are_refusals() {
+        let api = |code: u16| kube::core::Status {
+            code,
+            ..Default::default()
+        };
+        let start = |code| watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(api(code))));
+        assert!(refused(&start(403)) && refused(&start(401)) && refused(&start(404)));
+        assert!(!refused(&start(500)) && !refused(&start(429)));
+        assert!(refused(&watcher::Error::WatchError(Box::new(api(403)))));
+        assert!(!refused(&gone().unwrap_err()) && !refused(&other().unwrap_err()));
     }
 
     #[test]

@@ -20,8 +20,15 @@ type Seen = Arc<Mutex<Vec<(String, String)>>>;
 /// Serves POST /hook on a free loopback port; returns its base URL and what it received
 /// as (content type, body).
 async fn receiver() -> (String, Seen) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    (url, serve_hook(listener, StatusCode::OK))
+}
+
+/// Records each POST /hook on `listener` and answers `status`.
+fn serve_hook(listener: tokio::net::TcpListener, status: StatusCode) -> Seen {
     let seen: Seen = Arc::default();
-    async fn hook(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> &'static str {
+    let hook = move |State(seen): State<Seen>, headers: HeaderMap, body: Bytes| async move {
         let ct = headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
@@ -30,15 +37,13 @@ async fn receiver() -> (String, Seen) {
         seen.lock()
             .unwrap()
             .push((ct, String::from_utf8_lossy(&body).into_owned()));
-        "ok"
-    }
+        status
+    };
     let app = Router::new()
         .route("/hook", post(hook))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
+    seen
 }
 
 /// One request as an HTTP proxy saw it.
@@ -152,6 +157,83 @@ async fn webhook_mode_notifies_and_reloads_nothing() {
         !has_marker(&ns.get::<Deployment>("app").await),
         "webhook mode never writes"
     );
+}
+
+/// Waits until the receiver has exactly `n` POSTs, then makes sure no more follow.
+async fn exactly(seen: &Seen, n: usize, what: &str) {
+    wait_for(what, WAIT, || async {
+        let got = seen.lock().unwrap().len();
+        if got >= n { Ok(()) } else { Err(got) }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(seen.lock().unwrap().len(), n, "{what}: no more afterwards");
+}
+
+/// Stakater's contract: one POST per change of a config's data, before any workload is
+/// matched (so for a config no workload uses, and for an ignored one), none for a change
+/// of metadata only, and the answer's status is not looked at (an error is not retried).
+#[tokio::test]
+async fn webhook_mode_posts_once_per_change_of_any_config() {
+    let ns = TestNs::new("webhook-count").await;
+    setup(&ns).await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "unused" }, "data": { "k": "1" } }))
+        .await;
+    ns.create::<ConfigMap>(json!({
+        "metadata": { "name": "ignored", "annotations": { "reloader.stakater.com/ignore": "true" } },
+        "data": { "k": "1" }
+    }))
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = serve_hook(listener, StatusCode::INTERNAL_SERVER_ERROR);
+    let op = start_operator(&ns, &[&format!("--webhook-url={url}")]).await;
+
+    for (name, value) in [
+        ("cfg", "2"),
+        ("unused", "2"),
+        ("ignored", "2"),
+        ("cfg", "3"),
+    ] {
+        ns.merge_patch::<ConfigMap>(name, json!({ "data": { "k": value } }))
+            .await;
+    }
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "metadata": { "labels": { "x": "y" } } }))
+        .await;
+    exactly(&seen, 4, "four changes, four POSTs").await;
+    assert!(!has_marker(&ns.get::<Deployment>("app").await));
+    let executed = op.metric("reloader_reload_executed_total{success=\"true\"}");
+    assert_eq!(executed.await, Some(0.0), "no reload happened");
+}
+
+/// A POST that cannot reach the receiver is retried until it does, and sent once then.
+#[tokio::test]
+async fn an_unreachable_webhook_is_retried_until_delivered() {
+    let ns = TestNs::new("webhook-retry").await;
+    setup(&ns).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let op = start_operator(&ns, &[&format!("--webhook-url={url}")]).await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_for("a failed attempt", WAIT, || async {
+        match op
+            .metric("kube_reloader_errors_total{kind=\"webhook\"}")
+            .await
+        {
+            Some(n) if n >= 1.0 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let seen = serve_hook(listener, StatusCode::OK);
+    exactly(&seen, 1, "delivered once the receiver is up").await;
 }
 
 #[tokio::test]

@@ -20,8 +20,8 @@ use kube::{
 use serde_json::json;
 use support::{
     Binary, CutProxy, OwnPlane, TestNs, WAIT, apply_as_gitops, auto_deployment, cm_hash,
-    configmap_refs, env_of, job_env, kubectl, recorded_hash, secret_hash, start_operator,
-    wait_env_value, wait_for, wait_job_recreated, warnings,
+    configmap_refs, env_of, job_env, recorded_hash, secret_hash, start_operator, wait_env_value,
+    wait_for, wait_job_recreated, warnings,
 };
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
@@ -380,19 +380,6 @@ async fn a_reload_write_cut_off_is_retried_and_lands_once() {
     op.sigkill().await;
 }
 
-/// Removes the cluster-scoped admission policy and binding of this name when dropped, also
-/// when the test fails.
-struct PolicyGuard(String);
-
-impl Drop for PolicyGuard {
-    fn drop(&mut self) {
-        let kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy";
-        let args = ["delete", kinds, &self.0, "--ignore-not-found"];
-        let (ok, _, err) = support::try_tool("kubectl", &args, None);
-        assert!(ok || std::thread::panicking(), "kubectl {args:?}: {err}");
-    }
-}
-
 #[tokio::test]
 async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed() {
     let ns = TestNs::new("jobheld").await;
@@ -408,22 +395,7 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
         .await;
     // An admission policy refuses every Job created in the namespace until it is removed:
     // stakater's Job reload deletes the Job first, so from then on only we hold it.
-    let policy = format!("hold-jobs-{}", ns.name);
-    let manifests = json!({ "apiVersion": "v1", "kind": "List", "items": [
-        { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-          "metadata": { "name": policy },
-          "spec": { "failurePolicy": "Fail",
-            "matchConstraints": { "resourceRules": [{ "apiGroups": ["batch"], "apiVersions": ["v1"],
-                "operations": ["CREATE"], "resources": ["jobs"] }] },
-            "validations": [{ "expression": "false", "message": "held by the test" }] } },
-        { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-          "metadata": { "name": policy },
-          "spec": { "policyName": policy, "validationActions": ["Deny"],
-            "matchResources": { "namespaceSelector": { "matchLabels": {
-                "kubernetes.io/metadata.name": ns.name } } } } }
-    ]});
-    kubectl(&["apply", "-f", "-"], Some(&manifests.to_string()));
-    let policy = PolicyGuard(policy);
+    let policy = support::Refusal::apply(&ns, "batch", "jobs", "CREATE");
     let probe = json!({ "metadata": { "name": "probe" }, "spec": { "template": { "spec": {
         "restartPolicy": "Never", "containers": [{ "name": "m", "image": "x" }] } } } });
     let probe: Job = serde_json::from_value(probe).unwrap();
@@ -443,8 +415,8 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
     ns.merge_patch::<Secret>("s", json!({ "stringData": { "t": "2" } }))
         .await;
     let note = wait_for("a warning that the Job waits", WAIT, || async {
-        let notes = warnings(&ns, "migrate", "ReloadFailed").await;
-        notes.into_iter().next().ok_or("no ReloadFailed Event")
+        let notes = warnings(&ns, "migrate", "ReloadFail").await;
+        notes.into_iter().next().ok_or("no ReloadFail Event")
     })
     .await;
     assert!(note.contains("held by the test"), "{note}");

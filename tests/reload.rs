@@ -13,8 +13,8 @@ use k8s_openapi::api::{
 use kube_reloader::strategy::ReloadSource;
 use serde_json::json;
 use support::{
-    TestNs, WAIT, cm_hash, deployment, env_of, job_env, kubectl, secret_hash, start_operator,
-    wait_for, wait_job_recreated, warnings,
+    Refusal, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, deployment, env_of, job_env,
+    kubectl, secret_hash, start_operator, wait_for, wait_job_recreated, warnings,
 };
 
 /// Waits until container `app` of Deployment `name` has env var `var`; returns its value.
@@ -480,6 +480,75 @@ async fn reload_list_items_are_read_as_go_reads_them() {
     ] {
         assert_eq!(env_of(&d, "app", var), None, "{var}: no item matches it");
     }
+}
+
+/// A write the API server refuses gives stakater's Warning (reason `ReloadFail`, its text)
+/// once, and the reload lands when it is allowed again.
+#[tokio::test]
+async fn a_refused_write_gives_one_reload_fail_warning_then_lands() {
+    let ns = TestNs::new("reloadfail").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+        .await;
+    ns.create::<Deployment>(auto_deployment("w", configmap_refs(&["cfg"]), json!([])))
+        .await;
+    let refusal = Refusal::apply(&ns, "apps", "deployments", "UPDATE");
+    let probe = json!({ "metadata": { "annotations": { "probe": "x" } } });
+    let dry_run = kube::api::PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    wait_for("the policy in force", WAIT, || async {
+        let patch = kube::api::Patch::Merge(&probe);
+        match ns.api::<Deployment>().patch("w", &dry_run, &patch).await {
+            Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
+            other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
+        }
+    })
+    .await;
+    let op = start_operator(&ns, &["--coalesce-window=0s"]).await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let notes = wait_for("a ReloadFail Warning", WAIT, || async {
+        let found = warnings(&ns, "w", "ReloadFail").await;
+        if found.is_empty() {
+            Err("none yet")
+        } else {
+            Ok(found)
+        }
+    })
+    .await;
+    let want = format!(
+        "Update for 'w' of type 'Deployment' in namespace '{}' failed with error ",
+        ns.name
+    );
+    assert!(notes[0].starts_with(&want), "{notes:?}");
+    assert!(notes[0].contains("held by the test"), "{notes:?}");
+    let failed = op
+        .metric("reloader_reload_executed_total{success=\"false\"}")
+        .await;
+    assert!(failed >= Some(1.0), "{failed:?}");
+    let errors = op
+        .metric("reloader_errors_total{type=\"handler_error\"}")
+        .await;
+    assert_eq!(errors, failed, "one handler_error per failed attempt");
+    drop(refusal);
+    wait_env(
+        &ns,
+        "w",
+        "STAKATER_CFG_CONFIGMAP",
+        "the reload once allowed",
+    )
+    .await;
+    assert_eq!(
+        warnings(&ns, "w", "ReloadFail").await.len(),
+        1,
+        "once per reload"
+    );
+    let retries = op.metric("reloader_retries_total").await;
+    assert!(
+        retries >= failed,
+        "every failed attempt is retried: {retries:?}"
+    );
 }
 
 /// A Deployment `invalid` whose reload list has an invalid regex item.

@@ -158,7 +158,7 @@ impl Applier {
             };
             if let Some(note) = note.filter(|_| !reported) {
                 reported = true;
-                self.event(facts, EventType::Warning, "ReloadFailed", note)
+                self.event(facts, EventType::Warning, super::RELOAD_FAIL, note)
                     .await;
             }
             let delay = Duration::from_millis(100);

@@ -162,12 +162,13 @@ impl Engine {
         }
     }
 
-    /// The configs whose reloads are not all written yet.
+    /// The configs whose reloads (or webhook POSTs) are not all done yet.
     fn outstanding(&self) -> HashSet<&ConfigKey> {
         let pending = self.pending.values().flat_map(|p| p.items.iter());
         let pending = pending.map(|i| &i.config);
         let in_flight = self.in_flight.values().flatten();
-        pending.chain(in_flight).collect()
+        let webhooks = self.webhooks.outstanding();
+        pending.chain(in_flight).chain(webhooks).collect()
     }
 
     /// Writes the shards whose text changed, in the background.

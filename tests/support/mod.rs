@@ -20,7 +20,7 @@ use kube::{
     api::{ListParams, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use kube_reloader::{cli::Cli, http, metrics::Metrics, options::Options};
+use kube_reloader::{cli::Cli, health::Readiness, http, metrics::Metrics, options::Options};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub fn repo_root() -> &'static Path {
@@ -353,6 +353,11 @@ pub async fn start_operator(ns: &TestNs, extra: &[&str]) -> Operator {
     run_operator(&ns.client, &args).await
 }
 
+/// The operator in the test process with `client`'s identity and exactly `args`.
+pub async fn start_operator_as(client: &Client, args: &[&str]) -> Operator {
+    run_operator(client, args).await
+}
+
 /// The operator watching every namespace (for options that apply only in global mode).
 pub async fn start_global_operator(ns: &TestNs, extra: &[&str]) -> Operator {
     run_operator(&ns.client, extra).await
@@ -362,7 +367,7 @@ async fn run_operator(client: &Client, extra: &[&str]) -> Operator {
     let args = ["kube-reloader", "--http-addr=127.0.0.1:0"];
     let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("valid flags");
     let opts = Options::from_args(&cli.operator).expect("valid options");
-    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(Readiness::default());
     let metrics = Metrics::new(opts.metrics_by_namespace);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -379,7 +384,7 @@ async fn run_operator(client: &Client, extra: &[&str]) -> Operator {
             r = server => panic!("HTTP server stopped: {r:?}"),
         }
     });
-    tokio::time::timeout(WAIT, ready_rx.wait_for(|r| *r))
+    tokio::time::timeout(WAIT, ready_rx.wait_for(|r| r.warm))
         .await
         .expect("operator ready within 30s")
         .expect("operator running");
@@ -747,6 +752,12 @@ impl CutProxy {
 }
 
 /// The `ip:port` of the kubeconfig's server.
+/// The shared plane's API server as `host:port` (client-go's `host` label).
+pub fn api_server_host() -> String {
+    let text = std::fs::read_to_string(control_plane()).expect("read the kubeconfig");
+    api_server_addr(&text).to_owned()
+}
+
 fn api_server_addr(kubeconfig: &str) -> &str {
     kubeconfig
         .lines()
@@ -825,5 +836,40 @@ impl Drop for OwnPlane {
             let _ = std::fs::remove_dir_all(&self.dir);
             let _ = std::fs::remove_file(self.dir.with_extension("lock"));
         }
+    }
+}
+
+/// A cluster-scoped admission policy refusing `operation` on `group`/`resource` in one
+/// namespace with the message "held by the test"; removed when dropped, also when the
+/// test fails.
+pub struct Refusal(String);
+
+impl Refusal {
+    pub fn apply(ns: &TestNs, group: &str, resource: &str, operation: &str) -> Refusal {
+        let name = format!("hold-{resource}-{}", ns.name);
+        let manifests = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": [
+            { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+              "metadata": { "name": name },
+              "spec": { "failurePolicy": "Fail",
+                "matchConstraints": { "resourceRules": [{ "apiGroups": [group], "apiVersions": ["v1"],
+                    "operations": [operation], "resources": [resource] }] },
+                "validations": [{ "expression": "false", "message": "held by the test" }] } },
+            { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+              "metadata": { "name": name },
+              "spec": { "policyName": name, "validationActions": ["Deny"],
+                "matchResources": { "namespaceSelector": { "matchLabels": {
+                    "kubernetes.io/metadata.name": ns.name } } } } }
+        ]});
+        kubectl(&["apply", "-f", "-"], Some(&manifests.to_string()));
+        Refusal(name)
+    }
+}
+
+impl Drop for Refusal {
+    fn drop(&mut self) {
+        let kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy";
+        let args = ["delete", kinds, &self.0, "--ignore-not-found"];
+        let (ok, _, err) = try_tool("kubectl", &args, None);
+        assert!(ok || std::thread::panicking(), "kubectl {args:?}: {err}");
     }
 }
