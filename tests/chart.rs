@@ -7,44 +7,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::{Value, json};
+use std::path::PathBuf;
+use support::chart::{Release, can_i, chart, doc, render, render_args, run_as};
 use support::{
-    Binary, TestNs, WAIT, auto_deployment, configmap_refs, helm, kubectl, repo_root,
-    service_account_kubeconfig, try_tool, wait_for,
+    Binary, TestNs, WAIT, auto_deployment, configmap_refs, helm, kubectl, repo_root, try_tool,
+    wait_for,
 };
-
-fn chart() -> String {
-    repo_root()
-        .join("charts/kube-reloader")
-        .display()
-        .to_string()
-}
-
-/// `helm template` with `--set` values; the rendered documents.
-fn render(sets: &[&str]) -> Vec<String> {
-    let chart = chart();
-    let mut args = vec!["template", "t", &chart, "-n", "ops"];
-    for s in sets {
-        args.extend(["--set", s]);
-    }
-    helm(&args)
-        .split("\n---\n")
-        .map(str::to_owned)
-        .filter(|d| d.contains("kind:"))
-        .collect()
-}
-
-/// The one document of `kind` (and, if given, in `namespace`).
-fn doc<'a>(docs: &'a [String], kind: &str, namespace: Option<&str>) -> Option<&'a String> {
-    let kind_line = format!("\nkind: {kind}\n");
-    docs.iter().find(|d| {
-        format!("\n{d}").contains(&kind_line)
-            && namespace.is_none_or(|ns| d.contains(&format!("  namespace: {ns}\n")))
-    })
-}
 
 #[test]
 fn lint_passes() {
@@ -127,17 +97,36 @@ fn rendered_rbac_and_arguments_follow_the_values() {
         .any(|d| d.contains("leases") && d.contains("kube-reloader-lock"));
     assert!(leases, "the Lease's update is limited to its name");
 
-    let docs = render(&[
+    // The monitors and the rule render only where their API is served.
+    let monitoring = [
+        "--api-versions",
+        "monitoring.coreos.com/v1",
+        "--set",
         "reloader.serviceMonitor.enabled=true",
+        "--set",
         "reloader.podMonitor.enabled=true",
+        "--set",
+        "reloader.prometheusRule.enabled=true",
+    ];
+    let unserved = render_args(&monitoring[2..]);
+    for kind in ["ServiceMonitor", "PodMonitor", "PrometheusRule"] {
+        assert!(
+            doc(&unserved, kind, None).is_none(),
+            "{kind} without its API"
+        );
+    }
+    let mut args = monitoring.to_vec();
+    for s in [
         "reloader.podDisruptionBudget.enabled=true",
         "reloader.netpol.enabled=true",
         "reloader.alerts.onReload=true",
         "reloader.alerts.webhookUrl=https://hooks.example/x",
         "reloader.enableMetricsByNamespace=true",
-        "reloader.prometheusRule.enabled=true",
         "reloader.grafanaDashboard.enabled=true",
-    ]);
+    ] {
+        args.extend(["--set", s]);
+    }
+    let docs = render_args(&args);
     let rules = doc(&docs, "PrometheusRule", None).expect("PrometheusRule");
     for alert in ["KubeReloaderAbsent", "kube_reloader_state_writes_total"] {
         assert!(rules.contains(alert), "{alert}");
@@ -193,32 +182,6 @@ fn bad_values_fail_with_a_message_naming_them() {
     }
 }
 
-/// The installed Deployment's container arguments, minus the HTTP address (the host
-/// run picks a free port).
-fn installed_args(ns: &str, name: &str) -> Vec<String> {
-    let d: Value = serde_json::from_str(&kubectl(
-        &["get", "deployment", name, "-n", ns, "-o", "json"],
-        None,
-    ))
-    .unwrap();
-    let args = d["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .unwrap();
-    args.iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .filter(|a| !a.starts_with("--http-addr"))
-        .collect()
-}
-
-fn can_i(kubeconfig: &Path, verb: &str, resource: &str, ns: &str) -> bool {
-    let (_, out, _) = try_tool(
-        "kubectl",
-        &["auth", "can-i", verb, resource, "-n", ns],
-        Some(kubeconfig),
-    );
-    out.trim() == "yes"
-}
-
 fn app(name: &str) -> Value {
     auto_deployment(name, configmap_refs(&["cfg"]), json!([]))
 }
@@ -229,55 +192,8 @@ async fn wait_rolled(ns: &TestNs) {
 
 /// Runs the binary as the installed release's ServiceAccount with its rendered args.
 async fn run_as_release(release: &Release, extra: &[&str]) -> (Binary, PathBuf) {
-    let ns = &release.namespace;
-    let sa = format!("{}-kube-reloader", release.name);
-    let kubeconfig = service_account_kubeconfig(ns, &sa);
-    let mut args = installed_args(ns, &sa);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let kc = kubeconfig.display().to_string();
-    let env = [
-        ("KUBECONFIG", kc.as_str()),
-        ("POD_NAMESPACE", ns.as_str()),
-        ("POD_NAME", "host-run"),
-    ];
-    let bin = Binary::spawn(&sa, &args, &env).await;
-    (bin, kubeconfig)
-}
-
-/// An installed release, uninstalled when dropped (also when a test fails).
-struct Release {
-    name: String,
-    namespace: String,
-}
-
-impl Release {
-    /// `helm install`; the full name carries the process id, because cluster-scoped
-    /// objects (the ClusterRole) outlive a failed run's namespaces.
-    fn install(prefix: &str, ns: &TestNs, sets: &[&str]) -> Release {
-        let name = format!("{prefix}{}", std::process::id());
-        let chart = chart();
-        let fullname = format!("fullnameOverride={name}-kube-reloader");
-        let mut args = vec!["install", &name, &chart, "-n", &ns.name, "--set", &fullname];
-        for s in sets {
-            args.extend(["--set", s]);
-        }
-        helm(&args);
-        Release {
-            name,
-            namespace: ns.name.clone(),
-        }
-    }
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let _ = try_tool(
-            "helm",
-            &["uninstall", &self.name, "-n", &self.namespace],
-            None,
-        );
-    }
+    let sa = release.fullname();
+    run_as(&release.namespace, &sa, &sa, extra).await
 }
 
 #[tokio::test]
@@ -291,7 +207,7 @@ async fn global_install_rbac_is_enough_for_a_real_reload_and_no_more() {
         "reloader.namespaceSelector=kube-reloader-chart-test={}",
         app_ns.name
     );
-    let release = Release::install("g", &release_ns, &[&selector]);
+    let release = Release::install("g", &release_ns.name, &[&selector]);
     app_ns
         .create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
         .await;
@@ -376,7 +292,7 @@ async fn namespaced_install_reloads_in_scope_and_cannot_reach_outside() {
     let scope = format!("reloader.namespaces={{{}}}", app_ns.name);
     let release = Release::install(
         "n",
-        &release_ns,
+        &release_ns.name,
         &[
             "reloader.watchGlobally=false",
             &scope,

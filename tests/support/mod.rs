@@ -3,6 +3,8 @@
 //! change and read objects and to wait for a condition with a clear failure message.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod chart;
+
 use std::{
     fmt::Debug,
     future::Future,

@@ -14,28 +14,95 @@
 {{- end }}
 {{- end }}
 
+{{/* The namespace of every namespaced object: `namespace`, else the release's. */}}
 {{- define "kube-reloader.namespace" -}}
-{{- .Release.Namespace }}
+{{- .Values.namespace | default .Release.Namespace }}
+{{- end }}
+
+{{/* The name stakater's chart gives a release (no shortening when the release name already
+holds the chart name), used as the `app` label so a stakater release's selector, and rules
+that select its pods, keep matching. */}}
+{{- define "kube-reloader.stakaterFullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (default "reloader" .Values.nameOverride) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* The pod selector, as stakater's chart has it: app, release and reloader.matchLabels.
+Selectors are immutable, so keeping stakater's lets `helm upgrade` take over a stakater
+release of the same name in place (docs/migration.md). As a JSON object. */}}
+{{- define "kube-reloader.selector" -}}
+{{- $sel := dict "app" (include "kube-reloader.stakaterFullname" .) "release" .Release.Name }}
+{{- toJson (merge $sel (.Values.reloader.matchLabels | default dict)) }}
 {{- end }}
 
 {{- define "kube-reloader.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "kube-reloader.name" . | quote }}
-app.kubernetes.io/instance: {{ .Release.Name | quote }}
+{{- toYaml (fromJson (include "kube-reloader.selector" .)) }}
 {{- end }}
 
+{{/* Labels of every object: the recommended ones plus the selector, under the label maps in
+`extra` (a list; nil entries are skipped). Given labels win, as in stakater's chart (a
+monitor's `release: prometheus` must reach Prometheus), except on the pod template
+(`pod: true`), where the selector must stay. As a JSON object. */}}
+{{- define "kube-reloader.labelDict" -}}
+{{- $ctx := .ctx }}
+{{- $selector := fromJson (include "kube-reloader.selector" $ctx) }}
+{{- $out := dict
+  "app.kubernetes.io/name" (include "kube-reloader.name" $ctx)
+  "app.kubernetes.io/instance" $ctx.Release.Name
+  "app.kubernetes.io/version" $ctx.Chart.AppVersion
+  "app.kubernetes.io/managed-by" $ctx.Release.Service
+  "helm.sh/chart" (printf "%s-%s" $ctx.Chart.Name $ctx.Chart.Version | replace "+" "_") }}
+{{- $out = merge $out $selector }}
+{{- range .extra }}{{ $out = mergeOverwrite $out (. | default dict) }}{{ end }}
+{{- if .pod }}{{ $out = mergeOverwrite $out $selector }}{{ end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* labels: `include "kube-reloader.labels" .`, or with more label maps:
+`include "kube-reloader.labels" (dict "ctx" . "extra" (list $a $b))` (and "pod" true for the
+pod template). */}}
 {{- define "kube-reloader.labels" -}}
-{{ include "kube-reloader.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | quote }}
+{{- $args := . }}
+{{- if not (hasKey . "ctx") }}{{ $args = dict "ctx" . "extra" list }}{{ end }}
+{{- toYaml (fromJson (include "kube-reloader.labelDict" $args)) }}
 {{- end }}
 
 {{- define "kube-reloader.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "kube-reloader.fullname" .) .Values.serviceAccount.name }}
+{{- $sa := .Values.reloader.serviceAccount }}
+{{- if $sa.create }}
+{{- default (include "kube-reloader.fullname" .) $sa.name }}
 {{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{- default "default" $sa.name }}
 {{- end }}
+{{- end }}
+
+{{/* The image: <global.imageRegistry>/<image.name> or image.repository, then @digest or
+:tag. Refuses stakater's own image, which a copied stakater values file would pin. */}}
+{{- define "kube-reloader.image" -}}
+{{- $i := .Values.image }}
+{{- $repo := $i.repository }}
+{{- with .Values.global.imageRegistry }}{{ $repo = printf "%s/%s" (trimSuffix "/" .) $i.name }}{{ end }}
+{{- if contains "stakater/reloader" $repo }}
+{{- fail (printf "the image %s is stakater/Reloader's: remove image.repository, image.name and image.tag from the values (they pin stakater's image) or point them at a kube-reloader image" $repo) }}
+{{- end }}
+{{- if $i.digest }}{{ printf "%s@%s" $repo $i.digest }}
+{{- else }}{{ printf "%s:%s" $repo ($i.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+{{- end }}
+
+{{/* global.imagePullSecrets and reloader.deployment.imagePullSecrets, each a name or a
+{name: …} object (stakater accepts both), as [{name: …}]. As a JSON array. */}}
+{{- define "kube-reloader.pullSecrets" -}}
+{{- $out := list }}
+{{- range concat (.Values.global.imagePullSecrets | default list) (.Values.reloader.deployment.imagePullSecrets | default list) }}
+{{- if kindIs "string" . }}{{ $out = append $out (dict "name" .) }}
+{{- else if .name }}{{ $out = append $out (dict "name" .name) }}
+{{- end }}
+{{- end }}
+{{- toJson (uniq $out) }}
 {{- end }}
 
 {{/* A list or CSV value as a list of trimmed, non-empty strings. */}}
@@ -47,14 +114,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- toJson $out }}
 {{- end }}
 
-{{/* Namespaces watched in namespaced mode: the release namespace plus reloader.namespaces,
-de-duplicated and sorted (as stakater's chart). Empty in global mode. */}}
+{{/* Namespaces watched in namespaced mode: the operator's own namespace plus
+reloader.namespaces, de-duplicated and sorted (as stakater's chart). Empty in global mode. */}}
 {{- define "kube-reloader.watchedNamespaces" -}}
 {{- if .Values.reloader.watchGlobally }}
 {{- toJson list }}
 {{- else }}
 {{- $ns := fromJsonArray (include "kube-reloader.list" .Values.reloader.namespaces) }}
-{{- toJson (append $ns .Release.Namespace | uniq | sortAlpha) }}
+{{- toJson (append $ns (include "kube-reloader.namespace" .) | uniq | sortAlpha) }}
 {{- end }}
 {{- end }}
 
@@ -98,10 +165,13 @@ de-duplicated and sorted (as stakater's chart). Empty in global mode. */}}
 {{- end }}
 {{- if $r.logFormat }}{{ $args = append $args (printf "--log-format=%s" $r.logFormat) }}{{ end }}
 {{- $args = append $args (printf "--log-level=%s" $r.logLevel) }}
-{{- if $r.webhookUrl }}{{ $args = append $args (printf "--webhook-url=%s" $r.webhookUrl) }}{{ end }}
+{{- /* Only together with custom_annotations, where stakater's chart renders it: a carried-over
+values file must not turn reloading off. */}}
+{{- if and $r.webhookUrl $r.custom_annotations }}{{ $args = append $args (printf "--webhook-url=%s" $r.webhookUrl) }}{{ end }}
 {{- $ann := dict "configmap" "configmap-annotation" "secret" "secret-annotation" "auto" "auto-annotation" "secret_auto" "secret-auto-annotation" "configmap_auto" "configmap-auto-annotation" "search" "auto-search-annotation" "match" "search-match-annotation" "ignore" "ignore-annotation" "pausePeriod" "pause-deployment-annotation" "pauseTime" "pause-deployment-time-annotation" }}
+{{- $custom := $r.custom_annotations | default dict }}
 {{- range $k, $flag := $ann }}
-{{- with index $r.custom_annotations $k }}{{ $args = append $args (printf "--%s=%s" $flag .) }}{{ end }}
+{{- with index $custom $k }}{{ $args = append $args (printf "--%s=%s" $flag .) }}{{ end }}
 {{- end }}
 {{- $args = append $args (printf "--coalesce-window=%s" $r.coalesce.window) }}
 {{- $args = append $args (printf "--coalesce-max-delay=%s" $r.coalesce.maxDelay) }}
@@ -121,5 +191,73 @@ de-duplicated and sorted (as stakater's chart). Empty in global mode. */}}
 {{- $a := .Values.reloader.alerts }}
 {{- if $a.existingSecret }}{{ $a.existingSecret }}
 {{- else if or $a.webhookUrl $a.proxy }}{{ printf "%s-alerts" (include "kube-reloader.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Used only when reloader.deployment.resources is empty: values given are taken as they
+are, with nothing merged in (a request above this limit must stay valid). */}}
+{{- define "kube-reloader.defaultResources" -}}
+{"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+{{- end }}
+
+{{/* The Secret holding reloader.deployment.env.secret, when it has a value. */}}
+{{- define "kube-reloader.envSecret" -}}
+{{- $values := list }}
+{{- range $k, $v := (.Values.reloader.deployment.env | default dict).secret }}{{ if not (empty $v) }}{{ $values = append $values $k }}{{ end }}{{ end }}
+{{- if $values }}{{ printf "%s-env" (include "kube-reloader.fullname" .) }}{{ end }}
+{{- end }}
+
+{{/* A ServiceMonitor or PodMonitor (dict ctx, kind, m: its values), rendered only where the
+monitoring.coreos.com/v1 API is served, as stakater's chart does. */}}
+{{- define "kube-reloader.monitor" -}}
+{{- $ := .ctx }}
+{{- $m := .m }}
+{{- $pod := eq .kind "PodMonitor" }}
+{{- if and $m.enabled ($.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}
+apiVersion: monitoring.coreos.com/v1
+kind: {{ .kind }}
+metadata:
+  name: {{ include "kube-reloader.fullname" $ }}
+  namespace: {{ $m.namespace | default (include "kube-reloader.namespace" $) }}
+  labels:
+    {{- include "kube-reloader.labels" (dict "ctx" $ "extra" (list $m.labels)) | nindent 4 }}
+  {{- with $m.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "kube-reloader.selectorLabels" $ | nindent 6 }}
+  namespaceSelector:
+    matchNames: [{{ include "kube-reloader.namespace" $ }}]
+  {{- with (ternary $m.podTargetLabels $m.targetLabels $pod) }}
+  {{ ternary "podTargetLabels" "targetLabels" $pod }}:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{ ternary "podMetricsEndpoints" "endpoints" $pod }}:
+  - port: http
+    path: /metrics
+    {{- with $m.interval }}
+    interval: {{ . }}
+    {{- end }}
+    {{- with $m.timeout }}
+    scrapeTimeout: {{ . }}
+    {{- end }}
+    {{- with $m.scheme }}
+    scheme: {{ . }}
+    {{- end }}
+    {{- if kindIs "bool" $m.honorLabels }}
+    honorLabels: {{ $m.honorLabels }}
+    {{- end }}
+    {{- range $key := list "tlsConfig" "bearerTokenSecret" "metricRelabelings" "relabelings" }}
+    {{- with index $m $key }}
+    {{ $key }}:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- end }}
+    {{- with $m.bearerTokenFile }}
+    bearerTokenFile: {{ . }}
+    {{- end }}
 {{- end }}
 {{- end }}
