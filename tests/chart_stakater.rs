@@ -479,6 +479,35 @@ fn stakater_rendering_rules_that_users_depend_on() {
     );
 }
 
+/// The release notes of a client-side dry-run install with values file `file`.
+fn notes(file: &str) -> String {
+    let (chart, file) = (chart(), fixture(file));
+    let out = support::helm(&["install", "n", &chart, "--dry-run=client", "-f", &file]);
+    out.split("NOTES:").nth(1).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn the_notes_name_carried_over_values_that_do_nothing() {
+    let leftover = notes("stakater/alerts-mirror.yaml");
+    assert!(
+        leftover.contains("reloader.webhookUrl is set but has no effect"),
+        "{leftover}"
+    );
+    let every = notes(EVERY_KEY);
+    assert!(
+        !every.contains("webhookUrl"),
+        "with custom_annotations it works: {every}"
+    );
+    for key in [
+        "reloader.isOpenshift",
+        "reloader.enablePProf",
+        "reloader.deployment.gomemlimitOverride",
+    ] {
+        assert!(every.contains(key), "{key}: {every}");
+    }
+    assert!(!notes("stakater/platform-global.yaml").contains("no effect"));
+}
+
 #[test]
 fn stakater_image_and_key_typos_fail_naming_them() {
     let chart = chart();
