@@ -805,7 +805,7 @@ async fn team_namespaced_ha_values_install_with_a_valid_pod_and_scoped_rbac() {
     let _release =
         Release::install_chart("team", ns, &chart(), &["-f", &file, "--set-json", &scope]);
     let d = deployment(ns, "team-kube-reloader");
-    let mut watched = vec![ns, team_a.name.as_str(), team_b.name.as_str()];
+    let mut watched = [ns, team_a.name.as_str(), team_b.name.as_str()];
     watched.sort();
     let scope_arg = format!("--namespaces={}", watched.join(","));
     assert_eq!(
