@@ -36,6 +36,25 @@ pub(crate) fn go_duration(s: &str) -> Result<Duration, String> {
     parse_go_duration(s).ok_or_else(|| format!("{s:?} is not a duration such as 500ms, 2s or 1m"))
 }
 
+/// One occurrence of a stakater list flag, read as pflag's `StringSlice` reads it (one CSV
+/// record: `"a,b"` is one item, without its quotes). Occurrences accumulate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StringSlice(pub Vec<String>);
+
+fn string_slice(s: &str) -> Result<StringSlice, String> {
+    crate::go_csv::read_record(s)
+        .map(StringSlice)
+        .map_err(|e| format!("{s:?} is not a comma-separated list: {e}"))
+}
+
+/// Every item of a list flag's occurrences, in order.
+pub fn items(occurrences: &[StringSlice]) -> Vec<String> {
+    occurrences
+        .iter()
+        .flat_map(|o| o.0.iter().cloned())
+        .collect()
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct OperatorArgs {
     /// How workloads are rolled: an env var on the container, or a pod-template annotation.
@@ -64,16 +83,16 @@ pub struct OperatorArgs {
     pub is_argo_rollouts: bool,
 
     /// Config kinds not to watch: `configmaps` or `secrets` (not both).
-    #[arg(long, value_delimiter = ',')]
-    pub resources_to_ignore: Vec<String>,
+    #[arg(long, value_parser = string_slice)]
+    pub resources_to_ignore: Vec<StringSlice>,
 
     /// Workload kinds not to roll: `jobs`, `cronjobs`.
-    #[arg(long, value_delimiter = ',')]
-    pub ignored_workload_types: Vec<String>,
+    #[arg(long, value_parser = string_slice)]
+    pub ignored_workload_types: Vec<StringSlice>,
 
     /// Watch only these namespaces (scoped mode; no cluster-wide RBAC needed).
-    #[arg(long, value_delimiter = ',')]
-    pub namespaces: Vec<String>,
+    #[arg(long, value_parser = string_slice)]
+    pub namespaces: Vec<StringSlice>,
 
     /// Single-namespace mode (stakater's env var); `--namespaces` wins over it.
     #[arg(
@@ -84,16 +103,16 @@ pub struct OperatorArgs {
     pub kubernetes_namespace: Option<String>,
 
     /// Namespaces to ignore (global mode only).
-    #[arg(long, value_delimiter = ',')]
-    pub namespaces_to_ignore: Vec<String>,
+    #[arg(long, value_parser = string_slice)]
+    pub namespaces_to_ignore: Vec<StringSlice>,
 
     /// Only namespaces whose labels match these selectors (global mode only).
-    #[arg(long, value_delimiter = ',')]
-    pub namespace_selector: Vec<String>,
+    #[arg(long, value_parser = string_slice)]
+    pub namespace_selector: Vec<StringSlice>,
 
     /// Only ConfigMaps and Secrets whose labels match (applied by the API server).
-    #[arg(long, value_delimiter = ',')]
-    pub resource_label_selector: Vec<String>,
+    #[arg(long, value_parser = string_slice)]
+    pub resource_label_selector: Vec<StringSlice>,
 
     /// Notify this URL instead of rolling anything.
     #[arg(long, default_value = "")]
@@ -187,9 +206,18 @@ pub struct OperatorArgs {
     #[arg(long, env = "POD_NAME", hide = true, default_value = "")]
     pub pod_name: String,
 
-    /// Alert after each reload (stakater's ALERT_ON_RELOAD).
-    #[arg(long, env = "ALERT_ON_RELOAD", value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
-    pub alert_on_reload: bool,
+    /// Alert after each reload (stakater v2's flag, a Go boolean); wins over ALERT_ON_RELOAD.
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub alert_on_reload: Option<bool>,
+
+    /// Stakater's ALERT_ON_RELOAD, read as stakater reads it: on only for exactly `true`.
+    #[arg(
+        long = "alert-on-reload-env",
+        env = "ALERT_ON_RELOAD",
+        hide = true,
+        default_value = ""
+    )]
+    pub alert_on_reload_env: String,
 
     /// Alert format: slack, teams, gchat, or anything else for raw text (ALERT_SINK).
     #[arg(long, env = "ALERT_SINK", default_value = "")]
@@ -199,8 +227,8 @@ pub struct OperatorArgs {
     #[arg(long, env = "ALERT_WEBHOOK_URL", default_value = "")]
     pub alert_webhook_url: String,
 
-    /// HTTP proxy for alerts, `http://[user:password@]host[:port]` (ALERT_WEBHOOK_PROXY;
-    /// `--alert-proxy` is stakater v2's spelling).
+    /// Proxy for alerts, `http://`, `https://` or `socks5://[user:password@]host[:port]`
+    /// (ALERT_WEBHOOK_PROXY; `--alert-proxy` is stakater v2's spelling).
     #[arg(
         long,
         env = "ALERT_WEBHOOK_PROXY",
@@ -272,8 +300,8 @@ mod tests {
             o.reload_on_create && o.reload_on_delete && o.is_argo_rollouts && o.auto_reload_all
         );
         assert!(!o.enable_ha);
-        assert_eq!(o.namespaces_to_ignore, ["kube-system", "flux"]);
-        assert_eq!(o.ignored_workload_types, ["jobs", "cronjobs"]);
+        assert_eq!(items(&o.namespaces_to_ignore), ["kube-system", "flux"]);
+        assert_eq!(items(&o.ignored_workload_types), ["jobs", "cronjobs"]);
     }
 
     #[test]
@@ -291,7 +319,11 @@ mod tests {
             Duration::from_secs(5),
             "the last value wins"
         );
-        assert_eq!(o.namespaces_to_ignore, ["a", "b", "c"], "lists accumulate");
+        assert_eq!(
+            items(&o.namespaces_to_ignore),
+            ["a", "b", "c"],
+            "lists accumulate"
+        );
     }
 
     #[test]
@@ -308,5 +340,42 @@ mod tests {
             err.contains("--reload-on-create") && err.contains("true, false"),
             "{err}"
         );
+        let err = parse(&[r#"--namespaces=a,"b"#]).unwrap_err().to_string();
+        assert!(
+            err.contains("--namespaces") && err.contains("quoted field"),
+            "pflag rejects it too: {err}"
+        );
+    }
+
+    #[test]
+    fn list_flags_are_read_as_pflag_reads_them() {
+        // Stakater's chart quotes the selector; pflag's CSV reader strips the quotes.
+        let o = parse(&[
+            r#"--namespace-selector="team=a,env!=prod""#,
+            r#"--resource-label-selector="app=x""#,
+            "--ignored-workload-types=jobs, cronjobs",
+            "--namespaces=",
+        ])
+        .unwrap()
+        .operator;
+        assert_eq!(items(&o.namespace_selector), ["team=a,env!=prod"]);
+        assert_eq!(items(&o.resource_label_selector), ["app=x"]);
+        assert_eq!(
+            items(&o.ignored_workload_types),
+            ["jobs", " cronjobs"],
+            "not trimmed"
+        );
+        assert!(items(&o.namespaces).is_empty(), "an empty value: no items");
+    }
+
+    #[test]
+    fn alert_on_reload_flag_is_a_go_boolean() {
+        assert_eq!(parse(&[]).unwrap().operator.alert_on_reload, None);
+        let on = parse(&["--alert-on-reload"]).unwrap().operator;
+        assert_eq!(on.alert_on_reload, Some(true));
+        let off = parse(&["--alert-on-reload=F"]).unwrap().operator;
+        assert_eq!(off.alert_on_reload, Some(false));
+        let err = parse(&["--alert-on-reload=yes"]).unwrap_err().to_string();
+        assert!(err.contains("--alert-on-reload"), "{err}");
     }
 }

@@ -47,7 +47,9 @@ fn log_args(cmd: &Command) -> &LogArgs {
 /// Runs one in-pod mode to its end.
 pub async fn main(cmd: Command) -> ExitCode {
     let log = log_args(&cmd);
-    if let Err(e) = crate::telemetry::init(&log.log_format, &log.log_level) {
+    let started = crate::telemetry::LogSettings::strict(&log.log_format, &log.log_level)
+        .and_then(crate::telemetry::init);
+    if let Err(e) = started {
         eprintln!("kube-reloader: {e}");
         return ExitCode::from(2);
     }

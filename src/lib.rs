@@ -8,6 +8,7 @@ pub mod csi;
 pub mod decide;
 pub mod engine;
 pub mod facts;
+pub mod go_csv;
 pub mod go_regex;
 pub mod hash;
 pub mod health;

@@ -18,18 +18,19 @@ async fn main() -> std::process::ExitCode {
     if let Some(cmd) = cli.command {
         return inpod::main(cmd).await;
     }
-    let args = cli.operator;
-    if let Err(e) = telemetry::init(&args.log_format, &args.log_level) {
-        eprintln!("kube-reloader: {e}");
-        return std::process::ExitCode::from(2);
-    }
-    let opts = match Options::from_args(&args) {
+    // Options first: a bad log level or format is one of their warnings, and logging is
+    // set up from what they resolved.
+    let opts = match Options::from_args(&cli.operator) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("kube-reloader: invalid option {e}");
             return std::process::ExitCode::from(2);
         }
     };
+    if let Err(e) = telemetry::init(opts.log) {
+        eprintln!("kube-reloader: {e}");
+        return std::process::ExitCode::from(2);
+    }
     match kube_reloader::operator::main(opts).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

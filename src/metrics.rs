@@ -104,6 +104,7 @@ pub struct Metrics {
     pub dry_run: Counter,
     pub stakater: Stakater,
     pub rest: RestMetrics,
+    config_warnings: Family<FlagLabels, Counter>,
 }
 
 impl Metrics {
@@ -148,6 +149,7 @@ impl Metrics {
             watch_errors: Family::default(),
             refused_watches: Family::default(),
             dry_run: Counter::default(),
+            config_warnings: Family::default(),
             registry: Arc::new(Registry::default()),
         };
         let k = |name: &str| format!("kube_reloader_{name}");
@@ -203,6 +205,11 @@ impl Metrics {
             "Reloads --dry-run would have written",
             m.dry_run.clone(),
         );
+        r.register(
+            k("config_warnings"),
+            "Values set aside at start-up as stakater sets them aside (bad log level, unknown --ignored-workload-types item …), by flag",
+            m.config_warnings.clone(),
+        );
         let build = Family::<Vec<(String, String)>, Gauge>::default();
         build
             .get_or_create(&vec![(
@@ -250,6 +257,22 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         encode_registry(&self.registry)
+    }
+}
+
+// Start-up configuration warnings (`options::ConfigWarning`).
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlagLabels {
+    pub flag: &'static str,
+}
+
+impl Metrics {
+    /// One value stakater tolerates was set aside for `flag`.
+    pub fn config_warning(&self, flag: &'static str) {
+        self.config_warnings
+            .get_or_create(&FlagLabels { flag })
+            .inc();
     }
 }
 

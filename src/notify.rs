@@ -1,9 +1,10 @@
 //! Outgoing notifications: `--webhook-url` (notify instead of reloading, stakater's body)
 //! and alerts after a reload (stakater's ALERT_* settings: slack, teams, gchat or raw text).
 //! Uses the HTTP client stack kube already brings (hyper + rustls), so no new TLS stack.
-//! Redirects are not followed, as in stakater. Alerts, and only alerts, may go through an
-//! HTTP proxy (ALERT_WEBHOOK_PROXY): absolute-form requests for `http://` targets, a
-//! CONNECT tunnel for `https://` ones.
+//! Redirects are not followed, as in stakater. Alerts, and only alerts, may go through a
+//! proxy (ALERT_WEBHOOK_PROXY), as Go's `http.ProxyURL` would take them: through an HTTP
+//! or HTTPS proxy, absolute-form requests for `http://` targets and a CONNECT tunnel for
+//! `https://` ones; through a SOCKS5 proxy, a tunnel for both.
 
 use std::{
     pin::Pin,
@@ -18,12 +19,16 @@ use hyper::{
     body::Bytes,
     rt::{Read, ReadBufCursor, Write},
 };
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::{
     client::legacy::{
         Client,
-        connect::{Connect, Connected, Connection, HttpConnector, proxy::Tunnel},
+        connect::{
+            Connect, Connected, Connection, HttpConnector,
+            proxy::{SocksV5, Tunnel},
+        },
     },
-    rt::TokioExecutor,
+    rt::{TokioExecutor, TokioIo},
 };
 use serde_json::json;
 
@@ -52,18 +57,32 @@ pub struct AlertConfig {
     pub sink: AlertSink,
     pub url: String,
     pub additional_info: String,
-    /// ALERT_WEBHOOK_PROXY: send alerts through this HTTP proxy.
+    /// ALERT_WEBHOOK_PROXY: send alerts through this proxy.
     pub proxy: Option<Proxy>,
 }
 
-/// An HTTP forward proxy, `http://[user:password@]host[:port]` (port 80 by default); the
-/// user info becomes a `Proxy-Authorization: Basic` header, as Go's `http.ProxyURL` does.
+/// The proxy schemes Go's HTTP client supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProxyScheme {
+    Http,
+    Https,
+    Socks5,
+}
+
+/// A proxy URL, `http://`, `https://` or `socks5://[user:password@]host[:port]` (ports 80,
+/// 443 and 1080 by default; `socks5h://` is `socks5://`, names being resolved by the proxy
+/// either way). Percent-encoded user info becomes a `Proxy-Authorization: Basic` header for
+/// HTTP(S) proxies and SOCKS5 username/password authentication, as in Go.
 #[derive(Clone, Debug)]
 pub struct Proxy {
-    /// `http://host:port`, without the user info.
-    uri: Uri,
-    auth: Option<HeaderValue>,
+    scheme: ProxyScheme,
+    /// Where to connect: `http://host:port` for plain TCP, `https://host:port` for TLS.
+    dial: Uri,
+    /// The decoded user name and password.
+    user: Option<(String, String)>,
 }
+
+const PROXY_FORMS: &str = "expected http://, https:// or socks5://host:port";
 
 impl Proxy {
     /// Errors show the URL with any password hidden.
@@ -71,45 +90,64 @@ impl Proxy {
         let s = &redacted(url);
         let uri: Uri = url
             .parse()
-            .map_err(|e| format!("{s:?} is not a URL ({e}); expected http://host:port"))?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(format!(
-                "{s:?}: only http:// proxies are supported (expected http://host:port)"
-            ));
-        }
+            .map_err(|e| format!("{s:?} is not a URL ({e}); {PROXY_FORMS}"))?;
+        let (scheme, default_port) = match uri.scheme_str().map(str::to_ascii_lowercase) {
+            Some(p) if p == "http" => (ProxyScheme::Http, 80),
+            Some(p) if p == "https" => (ProxyScheme::Https, 443),
+            Some(p) if p == "socks5" || p == "socks5h" => (ProxyScheme::Socks5, 1080),
+            _ => return Err(format!("{s:?}: unsupported proxy scheme; {PROXY_FORMS}")),
+        };
         let authority = uri
             .authority()
             .filter(|a| !a.host().is_empty())
-            .ok_or_else(|| format!("{s:?} has no host; expected http://host:port"))?;
+            .ok_or_else(|| format!("{s:?} has no host; {PROXY_FORMS}"))?;
         let (user_info, host_port) = match authority.as_str().rsplit_once('@') {
             Some((user_info, host_port)) => (Some(user_info), host_port),
             None => (None, authority.as_str()),
         };
+        // Go reads an empty port (`host:`) as the default one.
         let port = match host_port.strip_prefix(authority.host()) {
-            Some("") => 80,
+            Some("" | ":") => default_port,
             _ => authority
                 .port_u16()
-                .ok_or_else(|| format!("{s:?} has an invalid port; expected http://host:port"))?,
+                .ok_or_else(|| format!("{s:?} has an invalid port; {PROXY_FORMS}"))?,
         };
-        let auth = match user_info {
-            None => None,
-            Some(user_info) => {
-                let decoded = percent_encoding::percent_decode_str(user_info)
-                    .decode_utf8()
-                    .map_err(|_| format!("{s:?}: the user info is not UTF-8"))?;
-                let token = base64::engine::general_purpose::STANDARD.encode(decoded.as_bytes());
-                let mut value = HeaderValue::try_from(format!("Basic {token}"))
-                    .map_err(|e| format!("{s:?}: {e}"))?;
-                value.set_sensitive(true);
-                Some(value)
-            }
+        let user = user_info
+            .map(|u| {
+                decode_user_info(u).ok_or_else(|| format!("{s:?}: the user info is not UTF-8"))
+            })
+            .transpose()?;
+        let tls = if scheme == ProxyScheme::Https {
+            "https"
+        } else {
+            "http"
         };
-        let host = authority.host();
-        let uri = format!("http://{host}:{port}")
+        let dial = format!("{tls}://{}:{port}", authority.host())
             .parse()
             .map_err(|e| format!("{s:?}: {e}"))?;
-        Ok(Proxy { uri, auth })
+        Ok(Proxy { scheme, dial, user })
     }
+
+    /// `Basic base64(user:password)`, as Go sends it to an HTTP(S) proxy.
+    fn basic_auth(&self) -> Option<HeaderValue> {
+        let (user, password) = self.user.as_ref()?;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut value = HeaderValue::try_from(format!("Basic {token}")).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+}
+
+/// `user[:password]`, each part percent-decoded (Go's `url.User`).
+fn decode_user_info(user_info: &str) -> Option<(String, String)> {
+    let decode = |p: &str| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8()
+            .ok()
+            .map(|d| d.into_owned())
+    };
+    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+    Some((decode(user)?, decode(password)?))
 }
 
 /// `url` with its user info, if any, replaced by `***`.
@@ -120,18 +158,53 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// Connects through the proxy: an `https://` destination gets a CONNECT tunnel (TLS is
-/// then set up inside it by the outer `HttpsConnector`); any other destination gets a
-/// plain connection to the proxy, marked as proxied so the client writes absolute-form
-/// request lines (`POST http://host/path HTTP/1.1`).
+/// Plain TCP to an `http://` URI, TLS to an `https://` one: how we reach a proxy.
+type ToProxy = HttpsConnector<HttpConnector>;
+type ProxyStream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+
+/// Connects through the proxy. The tunnels (CONNECT, SOCKS5) carry the destination's
+/// bytes, so the outer `HttpsConnector` sets up TLS inside them for `https://` targets; an
+/// `http://` target behind an HTTP(S) proxy gets a connection to the proxy instead, marked
+/// as proxied so the client writes absolute-form request lines (`POST http://host/path`).
 #[derive(Clone)]
-struct ProxyConnector {
-    proxy: Uri,
-    http: HttpConnector,
-    tunnel: Tunnel<HttpConnector>,
+enum ProxyConnector {
+    Http {
+        dial: Uri,
+        to_proxy: ToProxy,
+        tunnel: Tunnel<ToProxy>,
+    },
+    Socks(SocksV5<ToProxy>),
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl ProxyConnector {
+    fn new(p: &Proxy) -> Result<Self, String> {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        let to_proxy = tls()?.https_or_http().enable_http1().wrap_connector(tcp);
+        Ok(match p.scheme {
+            ProxyScheme::Http | ProxyScheme::Https => {
+                let mut tunnel = Tunnel::new(p.dial.clone(), to_proxy.clone());
+                if let Some(auth) = p.basic_auth() {
+                    tunnel = tunnel.with_auth(auth);
+                }
+                ProxyConnector::Http {
+                    dial: p.dial.clone(),
+                    to_proxy,
+                    tunnel,
+                }
+            }
+            ProxyScheme::Socks5 => {
+                let mut socks = SocksV5::new(p.dial.clone(), to_proxy);
+                if let Some((user, password)) = &p.user {
+                    socks = socks.with_auth(user.clone(), password.clone());
+                }
+                ProxyConnector::Socks(socks)
+            }
+        })
+    }
+}
 
 impl tower_service::Service<Uri> for ProxyConnector {
     type Response = ViaProxy;
@@ -139,33 +212,71 @@ impl tower_service::Service<Uri> for ProxyConnector {
     type Future = Pin<Box<dyn Future<Output = Result<ViaProxy, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        match self.http.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.tunnel.poll_ready(cx).map_err(Into::into),
-            other => other.map_err(Into::into),
+        match self {
+            ProxyConnector::Http {
+                to_proxy, tunnel, ..
+            } => match to_proxy.poll_ready(cx) {
+                Poll::Ready(Ok(())) => tunnel.poll_ready(cx).map_err(Into::into),
+                other => other,
+            },
+            ProxyConnector::Socks(socks) => socks.poll_ready(cx).map_err(Into::into),
         }
     }
 
     fn call(&mut self, dst: Uri) -> Self::Future {
-        if dst.scheme() == Some(&Scheme::HTTPS) {
-            let tunnel = self.tunnel.call(dst);
-            Box::pin(async move {
-                let io = tunnel.await?;
-                Ok(ViaProxy { io, forward: false })
-            })
-        } else {
-            let connect = self.http.call(self.proxy.clone());
-            Box::pin(async move {
-                let io = connect.await?;
-                Ok(ViaProxy { io, forward: true })
-            })
+        // The tunnels take a missing port for 443.
+        let dst = with_port(dst);
+        let https = dst.scheme() == Some(&Scheme::HTTPS);
+        match self {
+            ProxyConnector::Http { tunnel, .. } if https => {
+                let tunnel = tunnel.call(dst);
+                Box::pin(async move { Ok(ViaProxy::tunnel(tunnel.await?)) })
+            }
+            ProxyConnector::Http { dial, to_proxy, .. } => {
+                let connect = to_proxy.call(dial.clone());
+                Box::pin(async move {
+                    let io = connect.await?;
+                    Ok(ViaProxy { io, forward: true })
+                })
+            }
+            ProxyConnector::Socks(socks) => {
+                let tunnel = socks.call(dst);
+                Box::pin(async move { Ok(ViaProxy::tunnel(tunnel.await?)) })
+            }
         }
+    }
+}
+
+/// `dst` with its scheme's default port written out.
+fn with_port(dst: Uri) -> Uri {
+    let (Some(host), None) = (dst.host(), dst.port()) else {
+        return dst;
+    };
+    let port = if dst.scheme() == Some(&Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
+    let mut parts = dst.clone().into_parts();
+    match format!("{host}:{port}").parse() {
+        Ok(authority) => {
+            parts.authority = Some(authority);
+            Uri::from_parts(parts).unwrap_or(dst)
+        }
+        Err(_) => dst,
     }
 }
 
 /// A connection made by `ProxyConnector`; `forward` marks one that talks HTTP to the proxy.
 struct ViaProxy {
-    io: <HttpConnector as tower_service::Service<Uri>>::Response,
+    io: ProxyStream,
     forward: bool,
+}
+
+impl ViaProxy {
+    fn tunnel(io: ProxyStream) -> Self {
+        ViaProxy { io, forward: false }
+    }
 }
 
 impl Connection for ViaProxy {
@@ -246,8 +357,8 @@ pub fn alert_body(sink: &AlertSink, text: &str) -> (String, &'static str) {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-type ProxiedClient = Client<hyper_rustls::HttpsConnector<ProxyConnector>, Full<Bytes>>;
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type ProxiedClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
 
 #[derive(Clone)]
 pub struct Notifier {
@@ -259,7 +370,7 @@ pub struct Notifier {
 #[derive(Clone)]
 struct ProxyRoute {
     client: ProxiedClient,
-    /// `Proxy-Authorization` for the proxy, from its URL's user info.
+    /// `Proxy-Authorization` for requests forwarded by an HTTP(S) proxy.
     auth: Option<HeaderValue>,
 }
 
@@ -276,19 +387,13 @@ impl Notifier {
         let alert_proxy = match alert_proxy {
             None => None,
             Some(p) => {
-                let mut tunnel = Tunnel::new(p.uri.clone(), HttpConnector::new());
-                if let Some(auth) = &p.auth {
-                    tunnel = tunnel.with_auth(auth.clone());
-                }
-                let via = ProxyConnector {
-                    proxy: p.uri.clone(),
-                    http: HttpConnector::new(),
-                    tunnel,
-                };
+                let via = ProxyConnector::new(p)?;
                 let connector = tls()?.https_or_http().enable_http1().wrap_connector(via);
                 Some(ProxyRoute {
                     client: Client::builder(TokioExecutor::new()).build(connector),
-                    auth: p.auth.clone(),
+                    auth: (p.scheme != ProxyScheme::Socks5)
+                        .then(|| p.basic_auth())
+                        .flatten(),
                 })
             }
         };
@@ -310,7 +415,8 @@ impl Notifier {
             return self.post(url, body, content_type).await;
         };
         let mut req = request(url, body, content_type)?;
-        // A tunnelled (https) request carries the credentials in its CONNECT only.
+        // A tunnelled (https) request carries the credentials in its CONNECT only; a SOCKS5
+        // route has no header to set.
         if req.uri().scheme() != Some(&Scheme::HTTPS)
             && let Some(auth) = &route.auth
         {
@@ -401,39 +507,72 @@ mod tests {
     }
 
     #[test]
-    fn proxy_urls() {
+    fn proxy_urls_as_go_reads_them() {
         let p = Proxy::parse("http://squid.infra:3128").unwrap();
+        assert_eq!(p.scheme, ProxyScheme::Http);
+        assert_eq!(p.dial, "http://squid.infra:3128");
+        assert_eq!(p.basic_auth(), None);
+        let default_port = |url: &str| Proxy::parse(url).unwrap().dial.to_string();
+        assert_eq!(default_port("http://10.0.0.1"), "http://10.0.0.1:80/");
+        assert_eq!(default_port("http://10.0.0.1:"), "http://10.0.0.1:80/");
         assert_eq!(
-            (p.uri.to_string().as_str(), p.auth),
-            ("http://squid.infra:3128/", None)
+            default_port("HTTPS://squid"),
+            "https://squid:443/",
+            "TLS to it"
         );
+        assert_eq!(default_port("socks5://[::1]"), "http://[::1]:1080/");
+        assert_eq!(default_port("socks5h://socks:1081"), "http://socks:1081/");
+    }
+
+    #[test]
+    fn proxy_credentials() {
+        let p = Proxy::parse("https://user:p%40ss@squid:8080/").unwrap();
         assert_eq!(
-            Proxy::parse("http://10.0.0.1").unwrap().uri,
-            "http://10.0.0.1:80"
+            p.dial, "https://squid:8080",
+            "no user info towards the proxy"
         );
-        let p = Proxy::parse("http://user:p%40ss@squid:8080/").unwrap();
-        assert_eq!(p.uri, "http://squid:8080", "no user info towards the proxy");
-        assert_eq!(p.auth.unwrap(), "Basic dXNlcjpwQHNz", "user:p@ss");
+        assert_eq!(p.basic_auth().unwrap(), "Basic dXNlcjpwQHNz", "user:p@ss");
+        let p = Proxy::parse("http://user@squid").unwrap();
+        assert_eq!(
+            p.basic_auth().unwrap(),
+            "Basic dXNlcjo=",
+            "user: with an empty password, as Go"
+        );
+        let p = Proxy::parse("socks5://us%3Aer:s%3Dcret@socks").unwrap();
+        assert_eq!(p.user, Some(("us:er".into(), "s=cret".into())));
+    }
+
+    #[test]
+    fn unusable_proxy_urls() {
         for bad in [
             "squid:3128",
-            "https://squid:3128",
-            "socks5://squid:1080",
+            "ftp://squid:21",
+            "socks4://squid:1080",
             "http://",
             "http://squid:port",
-            "http://squid:",
             "not a url",
         ] {
             assert!(Proxy::parse(bad).is_err(), "{bad} accepted");
         }
-        let e = Proxy::parse("https://user:secret@squid").unwrap_err();
+        let e = Proxy::parse("ftp://user:secret@squid").unwrap_err();
         assert!(
-            e.contains("https://***@squid") && !e.contains("secret"),
+            e.contains("ftp://***@squid") && !e.contains("secret"),
             "{e}"
         );
-        assert!(
-            Proxy::parse("https://squid")
-                .unwrap_err()
-                .contains("only http://")
+        assert!(e.contains("socks5://"), "names what works: {e}");
+    }
+
+    #[test]
+    fn tunnels_get_the_default_port_written_out() {
+        let port = |u: &str| with_port(u.parse().unwrap()).to_string();
+        assert_eq!(
+            port("http://alerts.invalid/hook"),
+            "http://alerts.invalid:80/hook"
         );
+        assert_eq!(
+            port("https://alerts.invalid/x?y"),
+            "https://alerts.invalid:443/x?y"
+        );
+        assert_eq!(port("https://h:8443/"), "https://h:8443/");
     }
 }

@@ -25,6 +25,7 @@ pub async fn run(
     metrics: Metrics,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    report_warnings(&opts, &metrics);
     let opts = Arc::new(opts);
     let mut shutdown = std::pin::pin!(shutdown);
     let persist = match persist::resolve_namespace(opts.state_namespace.as_deref()) {
@@ -79,6 +80,14 @@ pub async fn run(
     }
     drop(leader_tx);
     tracing::info!("stopped");
+}
+
+/// Logs and counts, once, each value set aside as stakater sets it aside.
+fn report_warnings(opts: &Options, metrics: &Metrics) {
+    for w in &opts.warnings {
+        tracing::warn!(flag = w.flag, "{w}");
+        metrics.config_warning(w.flag);
+    }
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

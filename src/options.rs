@@ -2,14 +2,22 @@
 
 use std::time::Duration;
 
+mod tolerated;
+
+pub use tolerated::ConfigWarning;
+use tolerated::{
+    Warnings, alert_config, global_only, ignored_workload_kinds, log_settings, watched_namespaces,
+};
+
 use crate::{
     annotations::AnnotationKeys,
-    cli::OperatorArgs,
+    cli::{OperatorArgs, items},
     decide::DecideOptions,
-    kinds::{ConfigKind, WorkloadKind},
+    kinds::ConfigKind,
     lease::LeaseConfig,
-    notify::{AlertConfig, AlertSink, Proxy},
+    notify::AlertConfig,
     strategy::ReloadStrategy,
+    telemetry::LogSettings,
 };
 
 #[derive(Clone, Debug)]
@@ -39,6 +47,9 @@ pub struct Options {
     pub state_namespace: Option<String>,
     /// `--enable-ha`: the Lease to hold before writing.
     pub lease: Option<LeaseConfig>,
+    pub log: LogSettings,
+    /// Values stakater tolerates that were set aside; the operator logs and counts them.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// Coalescing and storm control.
@@ -86,21 +97,11 @@ pub fn normalize_selector(items: &[String]) -> Option<String> {
 
 impl Options {
     pub fn from_args(a: &OperatorArgs) -> Result<Self, OptionError> {
-        let mut ignored_kinds = Vec::new();
-        for t in &a.ignored_workload_types {
-            ignored_kinds.push(match t.trim() {
-                "jobs" => WorkloadKind::Job,
-                "cronjobs" => WorkloadKind::CronJob,
-                other => {
-                    return Err(bad(
-                        "--ignored-workload-types",
-                        format!("{other:?} is not accepted (accepted: jobs, cronjobs)"),
-                    ));
-                }
-            });
-        }
+        let mut w = Warnings::default();
+        let log = log_settings(&a.log_format, &a.log_level, &mut w);
+        let ignored_kinds = ignored_workload_kinds(&items(&a.ignored_workload_types), &mut w);
         let mut watched = vec![ConfigKind::ConfigMap, ConfigKind::Secret];
-        for r in &a.resources_to_ignore {
+        for r in items(&a.resources_to_ignore) {
             let kind = match r.trim().to_ascii_lowercase().as_str() {
                 "configmaps" => ConfigKind::ConfigMap,
                 "secrets" => ConfigKind::Secret,
@@ -122,19 +123,13 @@ impl Options {
         if a.enable_csi_integration {
             watched.push(ConfigKind::SecretProviderClass);
         }
-        let namespaces = if !a.namespaces.is_empty() {
-            a.namespaces.clone()
-        } else {
-            a.kubernetes_namespace
-                .iter()
-                .filter(|s| !s.is_empty())
-                .cloned()
-                .collect()
-        };
-        let alert_proxy = match a.alert_webhook_proxy.trim() {
-            "" => None,
-            url => Some(Proxy::parse(url).map_err(|m| bad("--alert-webhook-proxy", m))?),
-        };
+        let namespaces = watched_namespaces(a);
+        let scoped = !namespaces.is_empty();
+        let ignored = items(&a.namespaces_to_ignore);
+        let namespaces_to_ignore = global_only("--namespaces-to-ignore", ignored, scoped, &mut w);
+        let selector = items(&a.namespace_selector);
+        let selector = global_only("--namespace-selector", selector, scoped, &mut w);
+        let alert = alert_config(a, &mut w);
         let an = &a.annotations;
         let keys = AnnotationKeys {
             auto: an.auto_annotation.clone(),
@@ -216,20 +211,15 @@ impl Options {
             reload_on_delete: a.reload_on_delete,
             sync_after_restart: a.sync_after_restart,
             namespaces,
-            namespaces_to_ignore: a.namespaces_to_ignore.clone(),
-            resource_label_selector: normalize_selector(&a.resource_label_selector),
-            namespace_selector: normalize_selector(&a.namespace_selector),
+            namespaces_to_ignore,
+            resource_label_selector: normalize_selector(&items(&a.resource_label_selector)),
+            namespace_selector: normalize_selector(&selector),
             watched_configs: watched,
             dry_run: a.dry_run,
             http_addr: a.http_addr.clone(),
             webhook_url: (!a.webhook_url.is_empty()).then(|| a.webhook_url.clone()),
             argo_rollouts: a.is_argo_rollouts,
-            alert: (a.alert_on_reload && !a.alert_webhook_url.is_empty()).then(|| AlertConfig {
-                sink: AlertSink::parse(&a.alert_sink),
-                url: a.alert_webhook_url.clone(),
-                additional_info: a.alert_additional_info.clone(),
-                proxy: alert_proxy,
-            }),
+            alert,
             limits: Limits {
                 coalesce_window: a.coalesce_window,
                 coalesce_max_delay: a.coalesce_max_delay,
@@ -239,6 +229,8 @@ impl Options {
             },
             metrics_by_namespace: a.metrics_count_by_namespace == "enabled",
             state_namespace: (!a.state_namespace.is_empty()).then(|| a.state_namespace.clone()),
+            log,
+            warnings: w.into_vec(),
         })
     }
 
@@ -250,7 +242,7 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cli;
+    use crate::{cli::Cli, kinds::WorkloadKind, notify::AlertSink, telemetry::LogFormat};
     use clap::Parser;
 
     fn opts(args: &[&str]) -> Result<Options, OptionError> {
@@ -259,16 +251,139 @@ mod tests {
         Options::from_args(&cli.operator)
     }
 
+    fn warned(o: &Options) -> Vec<&'static str> {
+        o.warnings.iter().map(|w| w.flag).collect()
+    }
+
     #[test]
-    fn bad_lists_name_the_flag() {
-        let e = opts(&["--ignored-workload-types=pods"]).unwrap_err();
-        assert_eq!(e.flag, "--ignored-workload-types");
-        assert!(e.to_string().contains("jobs, cronjobs"));
+    fn what_stakater_rejects_is_rejected_naming_the_flag() {
         let e = opts(&["--resources-to-ignore=configmaps,secrets"]).unwrap_err();
+        assert_eq!(e.flag, "--resources-to-ignore");
         assert!(e.to_string().contains("both"));
-        let e = opts(&["--alert-webhook-proxy=socks5://proxy:1080"]).unwrap_err();
-        assert_eq!(e.flag, "--alert-webhook-proxy");
-        assert!(e.to_string().contains("http://host:port"), "{e}");
+        let e = opts(&["--resources-to-ignore=pods"]).unwrap_err();
+        assert!(e.to_string().contains("configmaps or secrets"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_log_level_or_format_falls_back_with_a_warning() {
+        let o = opts(&["--log-level=loud", "--log-format=xml"]).unwrap();
+        assert_eq!(o.log, LogSettings::default(), "text at info");
+        assert_eq!(warned(&o), ["--log-level", "--log-format"]);
+        assert!(
+            o.warnings[0].message.contains(r#""loud""#),
+            "{}",
+            o.warnings[0]
+        );
+        let o = opts(&["--log-level=DEBUG", "--log-format=xml"]).unwrap();
+        assert_eq!(
+            o.log.level, "debug",
+            "a good level applies with a bad format"
+        );
+        let o = opts(&["--log-level=warning", "--log-format=json"]).unwrap();
+        assert_eq!((o.log.level, o.log.format), ("warn", LogFormat::Json));
+        assert!(o.warnings.is_empty());
+    }
+
+    #[test]
+    fn ignored_workload_types_are_read_as_stakater_reads_them() {
+        let kinds = |arg: &str| {
+            let o = opts(&[arg]).unwrap();
+            (o.decide.ignored_workload_kinds.clone(), warned(&o))
+        };
+        let both = vec![WorkloadKind::Job, WorkloadKind::CronJob];
+        assert_eq!(
+            kinds("--ignored-workload-types=jobs,cronjobs"),
+            (both, vec![])
+        );
+        // One item that is not exactly `jobs` or `cronjobs` voids the whole list.
+        for voided in ["jobs, cronjobs", "Jobs", "jobs,pods", "jobs,"] {
+            let arg = format!("--ignored-workload-types={voided}");
+            let want = (vec![], vec!["--ignored-workload-types"]);
+            assert_eq!(kinds(&arg), want, "{voided}");
+        }
+    }
+
+    #[test]
+    fn global_only_lists_are_set_aside_in_scoped_mode() {
+        let o = opts(&[
+            "--namespaces=a",
+            "--namespace-selector=team=a",
+            "--namespaces-to-ignore=b",
+        ])
+        .unwrap();
+        assert_eq!(o.namespace_selector, None, "every namespace stays selected");
+        assert!(o.namespaces_to_ignore.is_empty());
+        assert_eq!(
+            warned(&o),
+            ["--namespaces-to-ignore", "--namespace-selector"]
+        );
+        let o = opts(&["--kubernetes-namespace=a", "--namespace-selector=team=a"]).unwrap();
+        assert_eq!(o.namespace_selector, None);
+        let o = opts(&[r#"--namespace-selector="team=a,env!=prod""#]).unwrap();
+        assert_eq!(o.namespace_selector.as_deref(), Some("team=a,env!=prod"));
+        assert!(o.warnings.is_empty());
+    }
+
+    #[test]
+    fn alert_on_reload_env_is_on_only_for_exactly_true() {
+        let url = "--alert-webhook-url=https://hooks.example/x";
+        let on = |value: &str| {
+            let o = opts(&[&format!("--alert-on-reload-env={value}"), url]).unwrap();
+            (o.alert.is_some(), warned(&o))
+        };
+        assert_eq!(on("true"), (true, vec![]));
+        for off in ["", "false", "0", "F"] {
+            assert_eq!(on(off), (false, vec![]), "{off:?}");
+        }
+        for odd in ["True", "1", "yes", " true"] {
+            assert_eq!(on(odd), (false, vec!["ALERT_ON_RELOAD"]), "{odd:?}");
+        }
+        let o = opts(&["--alert-on-reload-env=yes", "--alert-on-reload", url]).unwrap();
+        assert!(o.alert.is_some() && o.warnings.is_empty(), "the flag wins");
+    }
+
+    #[test]
+    fn alert_values_are_trimmed_as_stakater_trims_them() {
+        let o = opts(&[
+            "--alert-on-reload",
+            "--alert-webhook-url= https://hooks.example/x\n",
+            "--alert-sink= Slack\n",
+            "--alert-additional-info= prod ",
+            "--alert-webhook-proxy= socks5://p:1080 ",
+        ])
+        .unwrap();
+        let a = o.alert.unwrap();
+        assert_eq!(a.url, "https://hooks.example/x");
+        assert_eq!(
+            (a.sink, a.additional_info.as_str()),
+            (AlertSink::Slack, "prod")
+        );
+        assert!(a.proxy.is_some());
+    }
+
+    #[test]
+    fn alerts_that_cannot_go_out_are_off_with_a_warning() {
+        let o = opts(&["--alert-on-reload", "--alert-webhook-url= "]).unwrap();
+        assert!(o.alert.is_none());
+        assert_eq!(warned(&o), ["ALERT_WEBHOOK_URL"]);
+        let o = opts(&[
+            "--alert-on-reload",
+            "--alert-webhook-url=https://hooks.example/x",
+            "--alert-webhook-proxy=ftp://user:secret@proxy",
+        ])
+        .unwrap();
+        assert!(o.alert.is_none());
+        assert_eq!(warned(&o), ["ALERT_WEBHOOK_PROXY"]);
+        assert!(
+            !o.warnings[0].message.contains("secret"),
+            "{}",
+            o.warnings[0]
+        );
+        let o = opts(&["--alert-webhook-proxy=ftp://proxy"]).unwrap();
+        assert!(
+            o.warnings.is_empty(),
+            "with alerts off the proxy is not read"
+        );
     }
 
     #[test]

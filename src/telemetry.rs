@@ -2,19 +2,67 @@
 
 use tracing_subscriber::{EnvFilter, fmt};
 
-pub fn init(format: &str, level: &str) -> Result<(), String> {
-    let level = match level.to_ascii_lowercase().as_str() {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How to log: a format and a `tracing` level name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: &'static str,
+}
+
+impl Default for LogSettings {
+    /// Stakater's (logrus's) defaults: text at info.
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Text,
+            level: "info",
+        }
+    }
+}
+
+pub const LEVELS: &str = "trace, debug, info, warning, error, fatal, panic";
+pub const FORMATS: &str = "json, text";
+
+/// A logrus level name (any case) as a `tracing` level; fatal and panic map to error.
+pub fn parse_level(level: &str) -> Option<&'static str> {
+    Some(match level.to_ascii_lowercase().as_str() {
         "trace" => "trace",
         "debug" => "debug",
         "info" => "info",
         "warn" | "warning" => "warn",
         "error" | "fatal" | "panic" => "error",
-        other => {
-            return Err(format!(
-                "invalid option --log-level: {other:?} (accepted: trace, debug, info, warning, error, fatal, panic)"
-            ));
-        }
-    };
+        _ => return None,
+    })
+}
+
+/// `json`, or empty or `text` for plain text (exact spelling, as stakater).
+pub fn parse_format(format: &str) -> Option<LogFormat> {
+    match format {
+        "json" => Some(LogFormat::Json),
+        "" | "text" => Some(LogFormat::Text),
+        _ => None,
+    }
+}
+
+impl LogSettings {
+    /// Both values, or an error naming the flag (the in-pod modes, which stakater lacks).
+    pub fn strict(format: &str, level: &str) -> Result<Self, String> {
+        let level = parse_level(level)
+            .ok_or_else(|| format!("invalid option --log-level: {level:?} (accepted: {LEVELS})"))?;
+        let format = parse_format(format).ok_or_else(|| {
+            format!("invalid option --log-format: {format:?} (accepted: {FORMATS})")
+        })?;
+        Ok(LogSettings { format, level })
+    }
+}
+
+pub fn init(settings: LogSettings) -> Result<(), String> {
+    let level = settings.level;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},kube_reloader={level}")));
     // Colours only on a terminal: `kubectl logs` and log shippers get plain text.
@@ -23,14 +71,9 @@ pub fn init(format: &str, level: &str) -> Result<(), String> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    match format {
-        "json" => builder.json().try_init(),
-        "" | "text" => builder.try_init(),
-        other => {
-            return Err(format!(
-                "invalid option --log-format: {other:?} (accepted: json, text)"
-            ));
-        }
+    match settings.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     }
     .map_err(|e| e.to_string())
 }

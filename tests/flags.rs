@@ -1,5 +1,7 @@
 //! Flags against the real API server: stakater's annotation-override flags, the
-//! `KUBERNETES_NAMESPACE` scope (through the real binary) and `--ignored-workload-types`.
+//! `KUBERNETES_NAMESPACE` scope (through the real binary), `--ignored-workload-types`, the
+//! arguments stakater's chart renders, and the values stakater tolerates (through the real
+//! binary: it starts, warns and behaves as stakater).
 //! Negatives are proven with a sentinel: a change made after the negative one rolls its
 //! own workload; once it has, the operator has seen the negative change too, so a missing
 //! marker means "decided not to roll", not "not yet".
@@ -15,7 +17,9 @@ use k8s_openapi::api::{
     core::v1::{ConfigMap, Secret},
 };
 use serde_json::{Value, json};
-use support::{Binary, TestNs, WAIT, start_operator, wait_for};
+use support::{
+    Binary, TestNs, WAIT, kubectl, recorded_hash, start_operator, wait_for, wait_job_recreated,
+};
 
 /// How long a negative waits after its sentinel rolled, for writes still in flight.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -360,15 +364,20 @@ async fn kubernetes_namespace_env_scopes_the_real_binary() {
     );
 }
 
+/// A Job's pod: container `task` takes ConfigMap `config` through envFrom.
+fn task_pod(config: &str) -> Value {
+    json!({
+        "restartPolicy": "Never",
+        "containers": [{ "name": "task", "image": "x", "envFrom": [env_from("ConfigMap", config)] }]
+    })
+}
+
 #[tokio::test]
 async fn ignored_workload_types_spare_jobs_and_cronjobs() {
     let ns = TestNs::new("flag-ignored-types").await;
     create_config(&ns, "ConfigMap", "cfg", &json!({})).await;
     let auto = json!({ "reloader.stakater.com/auto": "true" });
-    let pod = json!({
-        "restartPolicy": "Never",
-        "containers": [{ "name": "task", "image": "x", "envFrom": [env_from("ConfigMap", "cfg")] }]
-    });
+    let pod = task_pod("cfg");
     ns.create::<CronJob>(json!({
         "metadata": { "name": "nightly", "annotations": auto },
         "spec": {
@@ -408,4 +417,100 @@ async fn ignored_workload_types_spare_jobs_and_cronjobs() {
         [(job.metadata.name, job.metadata.uid)],
         "no Job from the CronJob, and the Job is the original one"
     );
+}
+
+#[tokio::test]
+async fn stakaters_chart_arguments_start_the_binary_and_it_reloads() {
+    let selected = TestNs::new("chart-args-selected").await;
+    let other = TestNs::new("chart-args-other").await;
+    let label = format!("stakater-chart-{}", std::process::id());
+    let selector = format!("{label}=yes");
+    kubectl(&["label", "namespace", &selected.name, &selector], None);
+    let auto = json!({ "reloader.stakater.com/auto": "true" });
+    for ns in [&selected, &other] {
+        ns.create::<ConfigMap>(json!({
+            "metadata": { "name": "cfg", "labels": { &label: "yes" } },
+            "data": { "k": "1" }
+        }))
+        .await;
+        ns.create::<Deployment>(deployment("w", &auto, "ConfigMap", "cfg"))
+            .await;
+    }
+    // The arguments stakater's chart (2.2.16) renders for namespaceSelector,
+    // resourceLabelSelector, ignoreNamespaces, logFormat: json, ignoreJobs, ignoreCronJobs,
+    // reloadStrategy: annotations and reloadOnCreate, with its literal quotes around the
+    // namespace selector.
+    let args = [
+        "--log-format=json".to_owned(),
+        "--log-level=info".to_owned(),
+        "--resources-to-ignore=secrets".to_owned(),
+        "--ignored-workload-types=jobs,cronjobs".to_owned(),
+        "--namespaces-to-ignore=kube-system".to_owned(),
+        format!("--namespace-selector=\"{selector}\""),
+        format!("--resource-label-selector={selector}"),
+        "--reload-on-create=true".to_owned(),
+        "--reload-strategy=annotations".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bin = Binary::spawn("stakater-chart-args", &args, &[]).await;
+    change_config(&other, "ConfigMap", "cfg").await;
+    change_config(&selected, "ConfigMap", "cfg").await;
+    wait_for("the reload in the selected namespace", WAIT, || async {
+        let d = selected.get::<Deployment>("w").await;
+        recorded_hash(&d).ok_or_else(|| bin.log())
+    })
+    .await;
+    tokio::time::sleep(SETTLE).await;
+    let untouched = other.get::<Deployment>("w").await;
+    assert_eq!(recorded_hash(&untouched), None, "outside the selector");
+    let (_, metrics) = bin.http_get("/metrics").await;
+    assert!(
+        !metrics.contains("kube_reloader_config_warnings_total{"),
+        "nothing to warn about:\n{}",
+        bin.log()
+    );
+}
+
+#[tokio::test]
+async fn values_stakater_tolerates_start_the_binary_with_warnings() {
+    let ns = TestNs::new("tolerated").await;
+    create_config(&ns, "ConfigMap", "cfg", &json!({})).await;
+    let auto = json!({ "reloader.stakater.com/auto": "true" });
+    ns.create::<Deployment>(deployment("w", &auto, "ConfigMap", "cfg"))
+        .await;
+    let pod = task_pod("cfg");
+    let job: Job = ns
+        .create(json!({
+            "metadata": { "name": "migrate", "annotations": auto },
+            "spec": { "template": { "spec": pod } }
+        }))
+        .await;
+    let tolerated = [
+        "--log-level=loud",
+        "--log-format=xml",
+        // " cronjobs" (with its space) is not an item stakater knows: the list is void.
+        "--ignored-workload-types=jobs, cronjobs",
+        // Scoped mode: stakater ignores a namespace selector there.
+        "--namespace-selector=team=nobody",
+    ];
+    let bin = Binary::in_namespace(&ns, "tolerated", &tolerated, &[]).await;
+    change_config(&ns, "ConfigMap", "cfg").await;
+    wait_rolled(&ns, "w", "STAKATER_CFG_CONFIGMAP", "the Deployment rolled").await;
+    wait_job_recreated(&ns, &job).await;
+    let log = bin.log();
+    for flag in [
+        "--log-level",
+        "--log-format",
+        "--ignored-workload-types",
+        "--namespace-selector",
+    ] {
+        let series = format!("kube_reloader_config_warnings_total{{flag=\"{flag}\"}}");
+        assert_eq!(bin.metric(&series).await, Some(1.0), "{series}:\n{log}");
+        assert!(
+            log.contains(&format!("{flag}: ")),
+            "a line naming {flag}:\n{log}"
+        );
+    }
+    let text_at_info = log.contains(" WARN ") && !log.contains(" DEBUG ");
+    assert!(text_at_info, "logs as text at info:\n{log}");
 }

@@ -1,4 +1,5 @@
-//! `--webhook-url` and alert sinks, against a local HTTP receiver.
+//! `--webhook-url` and alert sinks, against local receivers, and alerts through HTTP,
+//! HTTPS and SOCKS5 proxies written here.
 
 mod support;
 
@@ -13,7 +14,8 @@ use axum::{
 };
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::json;
-use support::{TestNs, WAIT, start_operator, wait_for};
+use support::{Binary, TestNs, WAIT, start_operator, wait_for};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
@@ -346,26 +348,337 @@ async fn https_alert_asks_the_proxy_for_a_connect_tunnel() {
     );
 }
 
+/// The plane's CA and its API server's key pair (valid for `localhost` and `127.0.0.1`),
+/// which the tests' TLS servers present; the binary trusts the CA through SSL_CERT_FILE,
+/// as Go's client (stakater's) would.
+fn pki(file: &str) -> String {
+    support::repo_root()
+        .join(".cache/cluster/pki")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    support::control_plane();
+    let certs = CertificateDer::pem_file_iter(pki("apiserver.crt"))
+        .expect("read the serving certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("a PEM certificate");
+    let key = PrivateKeyDer::from_pem_file(pki("apiserver.key")).expect("a PEM key");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("a server config");
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// One request a hand-written server read: its head (request line, headers) and body.
+#[derive(Clone, Debug)]
+struct Request {
+    head: String,
+    body: String,
+}
+
+impl Request {
+    fn line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+type Requests = Arc<Mutex<Vec<Request>>>;
+
+async fn read_request<S: AsyncRead + Unpin>(io: &mut S) -> Option<Request> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(io.read_u8().await.ok()?);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut req = Request {
+        head,
+        body: String::new(),
+    };
+    let len = req
+        .header("content-length")
+        .map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0; len];
+    io.read_exact(&mut body).await.ok()?;
+    req.body = String::from_utf8_lossy(&body).into_owned();
+    Some(req)
+}
+
+/// An HTTPS server on 127.0.0.1 that records every request. It answers 200, and a
+/// CONNECT is also the start of a tunnel to the `host:port` it names: so it serves as an
+/// HTTPS proxy and as an HTTPS receiver. Returns its port.
+async fn tls_server() -> (u16, Requests) {
+    let acceptor = tls_acceptor();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Requests = Arc::default();
+    let recorded = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), recorded.clone());
+            tokio::spawn(async move {
+                let mut tls = acceptor.accept(tcp).await?;
+                while let Some(req) = read_request(&mut tls).await {
+                    seen.lock().unwrap().push(req.clone());
+                    let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    tls.write_all(ok.as_bytes()).await?;
+                    if let Some(target) = req.line().strip_prefix("CONNECT ") {
+                        let target = target.split(' ').next().unwrap_or_default();
+                        let mut to = tokio::net::TcpStream::connect(target).await?;
+                        tokio::io::copy_bidirectional(&mut tls, &mut to).await?;
+                        break;
+                    }
+                }
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// What a SOCKS5 proxy was asked: the credentials and the destination, as sent.
+type SocksAsks = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A SOCKS5 proxy on 127.0.0.1 that takes username/password authentication and tunnels
+/// every connection to `to`, whatever destination was asked (recorded, with the
+/// credentials). Returns its address.
+async fn socks5_proxy(to: std::net::SocketAddr) -> (String, SocksAsks) {
+    async fn handshake(c: &mut tokio::net::TcpStream) -> std::io::Result<(String, String)> {
+        let field = async |c: &mut tokio::net::TcpStream| {
+            let mut b = vec![0; usize::from(c.read_u8().await?)];
+            c.read_exact(&mut b).await?;
+            Ok::<_, std::io::Error>(String::from_utf8_lossy(&b).into_owned())
+        };
+        let mut greeting = [0; 2];
+        c.read_exact(&mut greeting).await?;
+        let mut methods = vec![0; usize::from(greeting[1])];
+        c.read_exact(&mut methods).await?;
+        assert!(
+            methods.contains(&2),
+            "offers username/password: {methods:?}"
+        );
+        c.write_all(&[5, 2]).await?;
+        assert_eq!(c.read_u8().await?, 1, "auth version");
+        let credentials = format!("{}:{}", field(c).await?, field(c).await?);
+        c.write_all(&[1, 0]).await?;
+        let mut request = [0; 4];
+        c.read_exact(&mut request).await?;
+        assert_eq!(request[..3], [5, 1, 0], "CONNECT");
+        assert_eq!(request[3], 3, "a domain name, for the proxy to resolve");
+        let host = field(c).await?;
+        let port = c.read_u16().await?;
+        c.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+        Ok((credentials, format!("{host}:{port}")))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let asks: SocksAsks = Arc::default();
+    let recorded = asks.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            let asks = recorded.clone();
+            tokio::spawn(async move {
+                let ask = handshake(&mut c).await?;
+                asks.lock().unwrap().push(ask);
+                let mut upstream = tokio::net::TcpStream::connect(to).await?;
+                tokio::io::copy_bidirectional(&mut c, &mut upstream).await?;
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (addr, asks)
+}
+
+/// The real binary, scoped to `ns`, with stakater's ALERT_* env vars, trusting the plane's CA.
+async fn alerting_binary(ns: &TestNs, run: &str, env: &[(&str, &str)]) -> Binary {
+    let ca = pki("ca.crt");
+    let env: Vec<(&str, &str)> = [("SSL_CERT_FILE", ca.as_str())]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    Binary::in_namespace(ns, run, &[], &env).await
+}
+
+async fn first<T: Clone + std::fmt::Debug>(seen: &Arc<Mutex<Vec<T>>>, what: &str) -> T {
+    wait_for(what, WAIT, || async {
+        seen.lock().unwrap().first().cloned().ok_or("nothing yet")
+    })
+    .await
+}
+
+const RAW_ALERT: &str = "Reloader detected changes in cfg of type CONFIGMAP in namespace {ns}. Hence reloaded app of type Deployment in namespace {ns}";
+
+fn raw_alert(ns: &TestNs) -> String {
+    RAW_ALERT.replace("{ns}", &ns.name)
+}
+
 #[tokio::test]
-async fn a_bad_alert_webhook_proxy_env_stops_the_binary_naming_the_flag() {
-    // The real binary, with stakater's env var in the child's environment only; a
-    // kubeconfig that does not exist makes a binary that got past its options exit too.
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kube-reloader"))
-        .env("ALERT_WEBHOOK_PROXY", "socks5://proxy:1080")
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .env("NO_COLOR", "1")
-        .arg("--http-addr=127.0.0.1:0")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(WAIT, child)
-        .await
-        .expect("the binary exits")
-        .expect("run kube-reloader");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("--alert-webhook-proxy") && stderr.contains("only http://"),
-        "{stderr}"
+async fn alerts_go_to_an_https_proxy_over_tls() {
+    let ns = TestNs::new("alert-https-proxy").await;
+    setup(&ns).await;
+    let (port, hits) = tls_server().await;
+    let proxy = format!("https://reloader:s%3Dcret@127.0.0.1:{port}");
+    // Padded as a value from a Secret may be: stakater trims every ALERT_* value.
+    let _bin = alerting_binary(
+        &ns,
+        "https-proxy",
+        &[
+            ("ALERT_ON_RELOAD", "true"),
+            ("ALERT_WEBHOOK_URL", " http://alerts.invalid/hook\n"),
+            ("ALERT_WEBHOOK_PROXY", &format!("{proxy}\n")),
+            ("ALERT_SINK", " raw\n"),
+        ],
+    )
+    .await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let hit = first(&hits, "the alert at the proxy").await;
+    assert_eq!(hit.line(), "POST http://alerts.invalid/hook HTTP/1.1");
+    assert_eq!(
+        hit.header("proxy-authorization"),
+        Some("Basic cmVsb2FkZXI6cz1jcmV0")
     );
+    assert_eq!(hit.body, raw_alert(&ns));
+}
+
+#[tokio::test]
+async fn https_alerts_tunnel_through_an_https_proxy() {
+    let ns = TestNs::new("alert-https-tunnel").await;
+    setup(&ns).await;
+    let (receiver_port, received) = tls_server().await;
+    let (proxy_port, hits) = tls_server().await;
+    let _bin = alerting_binary(
+        &ns,
+        "https-tunnel",
+        &[
+            ("ALERT_ON_RELOAD", "true"),
+            (
+                "ALERT_WEBHOOK_URL",
+                &format!("https://localhost:{receiver_port}/hook"),
+            ),
+            (
+                "ALERT_WEBHOOK_PROXY",
+                &format!("https://reloader:s%3Dcret@127.0.0.1:{proxy_port}"),
+            ),
+        ],
+    )
+    .await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let got = first(&received, "the alert through the tunnel").await;
+    assert_eq!(got.line(), "POST /hook HTTP/1.1");
+    assert_eq!(got.body, raw_alert(&ns));
+    assert_eq!(
+        got.header("proxy-authorization"),
+        None,
+        "only in the CONNECT"
+    );
+    let connect = hits.lock().unwrap().clone();
+    assert_eq!(connect.len(), 1, "{connect:?}");
+    let want = format!("CONNECT localhost:{receiver_port} HTTP/1.1");
+    assert_eq!(connect[0].line(), want);
+    assert_eq!(
+        connect[0].header("proxy-authorization"),
+        Some("Basic cmVsb2FkZXI6cz1jcmV0")
+    );
+}
+
+#[tokio::test]
+async fn alerts_tunnel_through_a_socks5_proxy() {
+    let ns = TestNs::new("alert-socks").await;
+    setup(&ns).await;
+    let (url, seen) = receiver().await;
+    let receiver_addr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix("/hook"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (addr, asks) = socks5_proxy(receiver_addr).await;
+    let _bin = alerting_binary(
+        &ns,
+        "socks",
+        &[
+            ("ALERT_ON_RELOAD", "true"),
+            // Only the proxy can reach a name that does not resolve.
+            ("ALERT_WEBHOOK_URL", "http://alerts.invalid/hook"),
+            (
+                "ALERT_WEBHOOK_PROXY",
+                &format!("socks5://reloader:s%3Dcret@{addr}"),
+            ),
+        ],
+    )
+    .await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    let got = received(&seen, "the alert through the SOCKS5 tunnel").await;
+    assert_eq!(got[0], ("text/plain".to_owned(), raw_alert(&ns)));
+    let ask = asks.lock().unwrap()[0].clone();
+    assert_eq!(
+        ask,
+        ("reloader:s=cret".to_owned(), "alerts.invalid:80".to_owned())
+    );
+}
+
+/// A binary whose alerts stakater would not send: it runs, reloads, sends nothing, and
+/// counts one warning for `flag`.
+async fn no_alert_but_a_warning(run: &str, env: &[(&str, &str)], flag: &str) {
+    let ns = TestNs::new(run).await;
+    setup(&ns).await;
+    let (url, seen) = receiver().await;
+    let env: Vec<(&str, &str)> = [("ALERT_WEBHOOK_URL", url.as_str())]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    let bin = alerting_binary(&ns, run, &env).await;
+    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+        .await;
+    wait_for("the reload", WAIT, || async {
+        has_marker(&ns.get::<Deployment>("app").await)
+            .then_some(())
+            .ok_or("not yet")
+    })
+    .await;
+    // An alert goes out right after its write.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(seen.lock().unwrap().is_empty(), "an alert was sent");
+    let series = format!("kube_reloader_config_warnings_total{{flag=\"{flag}\"}}");
+    assert_eq!(bin.metric(&series).await, Some(1.0), "{}", bin.log());
+    assert!(bin.log().contains(&format!("{flag}: ")), "{}", bin.log());
+}
+
+#[tokio::test]
+async fn alert_on_reload_other_than_exactly_true_is_off_with_a_warning() {
+    no_alert_but_a_warning(
+        "alert-true-ish",
+        &[("ALERT_ON_RELOAD", "True")],
+        "ALERT_ON_RELOAD",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unusable_alert_proxy_leaves_alerts_off_with_a_warning() {
+    let env = [
+        ("ALERT_ON_RELOAD", "true"),
+        ("ALERT_WEBHOOK_PROXY", "ftp://proxy:21"),
+    ];
+    no_alert_but_a_warning("alert-ftp-proxy", &env, "ALERT_WEBHOOK_PROXY").await;
 }

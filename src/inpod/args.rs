@@ -208,7 +208,7 @@ mod tests {
     fn no_subcommand_is_the_operator() {
         let cli = parse(&["--namespaces=x"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.operator.namespaces, ["x"]);
+        assert_eq!(crate::cli::items(&cli.operator.namespaces), ["x"]);
     }
 
     #[test]

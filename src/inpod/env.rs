@@ -269,7 +269,7 @@ mod tests {
 
         let c = cli(&["kube-reloader", "--namespaces=a"], &[]).unwrap();
         assert!(c.command.is_none());
-        assert_eq!(c.operator.namespaces, ["a"]);
+        assert_eq!(crate::cli::items(&c.operator.namespaces), ["a"]);
 
         let e = cli(&["kube-reloader"], &[("CONFIG_DIR", "/c")]).unwrap_err();
         assert!(
