@@ -73,13 +73,24 @@ enum ProxyScheme {
 /// 443 and 1080 by default; `socks5h://` is `socks5://`, names being resolved by the proxy
 /// either way). Percent-encoded user info becomes a `Proxy-Authorization: Basic` header for
 /// HTTP(S) proxies and SOCKS5 username/password authentication, as in Go.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Proxy {
     scheme: ProxyScheme,
     /// Where to connect: `http://host:port` for plain TCP, `https://host:port` for TLS.
     dial: Uri,
     /// The decoded user name and password.
     user: Option<(String, String)>,
+}
+
+/// Without the password.
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("scheme", &self.scheme)
+            .field("dial", &self.dial)
+            .field("user", &self.user.as_ref().map(|(user, _)| user))
+            .finish()
+    }
 }
 
 const PROXY_FORMS: &str = "expected http://, https:// or socks5://host:port";
@@ -540,6 +551,11 @@ mod tests {
         );
         let p = Proxy::parse("socks5://us%3Aer:s%3Dcret@socks").unwrap();
         assert_eq!(p.user, Some(("us:er".into(), "s=cret".into())));
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("us:er") && !shown.contains("cret"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -77,3 +77,27 @@ pub fn init(settings: LogSettings) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logrus_level_names_in_any_case() {
+        assert_eq!(parse_level("WARNING"), Some("warn"));
+        assert_eq!(parse_level("Fatal"), Some("error"));
+        assert_eq!(parse_level("verbose"), None);
+        assert_eq!(parse_format(""), Some(LogFormat::Text));
+        assert_eq!(parse_format("JSON"), None, "exact, as stakater");
+    }
+
+    #[test]
+    fn strict_settings_name_the_flag() {
+        let e = LogSettings::strict("", "loud").unwrap_err();
+        assert!(e.contains("--log-level") && e.contains("\"loud\""), "{e}");
+        let e = LogSettings::strict("xml", "info").unwrap_err();
+        assert!(e.contains("--log-format") && e.contains(FORMATS), "{e}");
+        let s = LogSettings::strict("json", "debug").unwrap();
+        assert_eq!((s.format, s.level), (LogFormat::Json, "debug"));
+    }
+}
