@@ -2,12 +2,12 @@
 //! manager `kube-reloader` (it owns only the entries it sets), guarded by the workload's
 //! uid so a re-created namesake is never patched with stale facts. Then Events.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams},
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::json;
@@ -16,7 +16,7 @@ use kube::api::PostParams;
 
 use crate::{
     annotations::{CronJobStrategy, RolloutStrategy},
-    kinds::{ConfigKey, WorkloadKind},
+    kinds::{ConfigKey, WorkloadKey, WorkloadKind},
     metrics::Metrics,
     notify::{Notifier, alert_body, alert_text},
     options::Options,
@@ -25,6 +25,7 @@ use crate::{
     strategy::{apply_markers_json, template_patch},
 };
 
+pub mod job_records;
 mod jobs;
 
 /// Why a write did not land.
@@ -63,6 +64,19 @@ pub const FIELD_MANAGER: &str = "kube-reloader";
 /// Stakater's Warning reason for a reload that did not land.
 pub const RELOAD_FAIL: &str = "ReloadFail";
 
+/// Our Warning reason for annotations that cannot be followed.
+const INVALID_ANNOTATION: &str = "InvalidAnnotation";
+
+/// The note of a workload's InvalidAnnotation Event (as `event` stores it).
+fn invalid_note(facts: &WorkloadFacts) -> String {
+    note_text(facts.problems.join("; "))
+}
+
+/// An Event's note: at most 1,000 characters.
+fn note_text(note: String) -> String {
+    note.chars().take(1000).collect()
+}
+
 /// A webhook POST reached the receiver (whatever it answered), or did not.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WebhookSent {
@@ -85,6 +99,8 @@ pub enum WriteOutcome {
 #[derive(Clone)]
 pub struct Applier {
     client: Client,
+    /// Where Job re-creations are recorded (the state namespace), if state is persisted.
+    job_records: Option<job_records::JobRecords>,
     /// Built only when a webhook or alerts are configured.
     notifier: Option<Result<Notifier, String>>,
     recorder: Recorder,
@@ -93,7 +109,14 @@ pub struct Applier {
 }
 
 impl Applier {
-    pub fn new(client: Client, opts: Arc<Options>, metrics: Metrics) -> Self {
+    /// `state_namespace`: where Job re-creations are recorded; without one they are held
+    /// in memory only (a restart in between loses the Job, as in stakater).
+    pub fn new(
+        client: Client,
+        opts: Arc<Options>,
+        metrics: Metrics,
+        state_namespace: Option<&str>,
+    ) -> Self {
         let reporter = Reporter {
             controller: "kube-reloader".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -105,6 +128,7 @@ impl Applier {
             tracing::error!(error = %e, "webhooks and alerts cannot be sent");
         }
         Applier {
+            job_records: state_namespace.map(|ns| job_records::JobRecords::new(client.clone(), ns)),
             recorder: Recorder::new(client.clone(), reporter),
             client,
             notifier,
@@ -150,27 +174,34 @@ impl Applier {
         Api::namespaced_with(self.client.clone(), ns, &ar)
     }
 
-    fn reference(facts: &WorkloadFacts) -> ObjectReference {
+    fn reference(key: &WorkloadKey, uid: &str) -> ObjectReference {
         ObjectReference {
-            api_version: Some(facts.key.kind.api_version().into()),
-            kind: Some(facts.key.kind.as_str().into()),
-            name: Some(facts.key.name.clone()),
-            namespace: Some(facts.key.namespace.clone()),
-            uid: Some(facts.uid.clone()),
+            api_version: Some(key.kind.api_version().into()),
+            kind: Some(key.kind.as_str().into()),
+            name: Some(key.name.clone()),
+            namespace: Some(key.namespace.clone()),
+            uid: Some(uid.to_owned()),
             ..Default::default()
         }
     }
 
-    async fn event(&self, facts: &WorkloadFacts, type_: EventType, reason: &str, note: String) {
+    async fn event(
+        &self,
+        key: &WorkloadKey,
+        uid: &str,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
         let ev = Event {
             type_,
             reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
+            note: Some(note_text(note)),
             action: "Reload".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &Self::reference(facts)).await {
-            tracing::warn!(workload = %facts.key, error = %e, "cannot publish event");
+        if let Err(e) = self.recorder.publish(&ev, &Self::reference(key, uid)).await {
+            tracing::warn!(workload = %key, error = %e, "cannot publish event");
         }
     }
 
@@ -178,14 +209,59 @@ impl Applier {
     pub fn warn_invalid(&self, facts: &WorkloadFacts) {
         let this = self.clone();
         let facts = facts.clone();
+        tokio::spawn(async move { this.report_invalid(&facts).await });
+    }
+
+    /// Reports the invalid annotations of `all` at start-up or on gaining the lease,
+    /// leaving out what an operator before this one already reported with the same text
+    /// (an Event still on the workload), so a restart or a new leader repeats nothing.
+    pub fn warn_all_invalid(&self, all: Vec<WorkloadFacts>) {
+        let this = self.clone();
         tokio::spawn(async move {
-            for p in &facts.problems {
-                tracing::warn!(workload = %facts.key, problem = %p, "invalid annotation");
+            let reported = this.reported_invalid().await;
+            for facts in all {
+                if !reported.contains(&(facts.uid.clone(), invalid_note(&facts))) {
+                    this.report_invalid(&facts).await;
+                }
             }
-            let note = facts.problems.join("; ");
-            this.event(&facts, EventType::Warning, "InvalidAnnotation", note)
-                .await;
         });
+    }
+
+    async fn report_invalid(&self, facts: &WorkloadFacts) {
+        for p in &facts.problems {
+            tracing::warn!(workload = %facts.key, problem = %p, "invalid annotation");
+        }
+        let (key, uid) = (&facts.key, &facts.uid);
+        let note = invalid_note(facts);
+        self.event(key, uid, EventType::Warning, INVALID_ANNOTATION, note)
+            .await;
+    }
+
+    /// The InvalidAnnotation Events already there, as (workload uid, note), in the
+    /// namespaces this operator serves. None if they cannot be read: then all are sent.
+    async fn reported_invalid(&self) -> HashSet<(String, String)> {
+        use k8s_openapi::api::events::v1::Event as ApiEvent;
+        let lp = ListParams::default().fields(&format!("reason={INVALID_ANNOTATION}"));
+        let apis: Vec<Api<ApiEvent>> = match self.opts.namespaces.as_slice() {
+            [] => vec![Api::all(self.client.clone())],
+            nss => nss
+                .iter()
+                .map(|ns| Api::namespaced(self.client.clone(), ns))
+                .collect(),
+        };
+        let mut out = HashSet::new();
+        for api in apis {
+            match api.list(&lp).await {
+                Ok(list) => out.extend(list.items.into_iter().filter_map(|e| {
+                    let uid = e.regarding?.uid?;
+                    Some((uid, e.note.unwrap_or_default()))
+                })),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the InvalidAnnotation Events already sent; sending them all");
+                }
+            }
+        }
+        out
     }
 
     /// The strategic merge patch of the pod template, guarded by the uid.
@@ -314,7 +390,9 @@ impl Applier {
                         facts.key.kind,
                         facts.key.namespace
                     );
-                    self.event(facts, EventType::Normal, "Reloaded", note).await;
+                    let (key, uid) = (&facts.key, &facts.uid);
+                    self.event(key, uid, EventType::Normal, "Reloaded", note)
+                        .await;
                     if let Some(alert) = &self.opts.alert {
                         let text = alert_text(
                             &alert.additional_info,
@@ -351,7 +429,7 @@ impl Applier {
                         k.namespace,
                         api_message(&e)
                     );
-                    self.event(facts, EventType::Warning, RELOAD_FAIL, note)
+                    self.event(k, &facts.uid, EventType::Warning, RELOAD_FAIL, note)
                         .await;
                 }
                 WriteOutcome::Retry {

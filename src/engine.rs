@@ -536,9 +536,20 @@ impl Engine {
         }
     }
 
+    /// At start-up and on gaining the lease: every workload's problems, except those an
+    /// operator before already reported (the applier reads the Events back).
     fn warn_all_invalid(&self) {
-        for facts in self.store.workloads() {
-            self.warn_invalid(facts);
+        if !self.is_leader() {
+            return;
+        }
+        let all: Vec<WorkloadFacts> = self
+            .store
+            .workloads()
+            .filter(|f| !f.problems.is_empty() && self.namespace_allowed(&f.key.namespace))
+            .map(|f| (**f).clone())
+            .collect();
+        if !all.is_empty() {
+            self.applier.warn_all_invalid(all);
         }
     }
 

@@ -416,6 +416,19 @@ impl Notifier {
 
     /// POSTs `body` directly; any status but 2xx (redirects included) is an error.
     pub async fn post(&self, url: &str, body: String, content_type: &str) -> Result<(), String> {
+        self.post_any(url, body, content_type)
+            .await?
+            .map_err(|e| e.0)
+    }
+
+    /// POSTs `body` directly: `Err` when it did not reach the receiver, `Ok(Err)` when the
+    /// receiver answered with something other than 2xx.
+    async fn post_any(
+        &self,
+        url: &str,
+        body: String,
+        content_type: &str,
+    ) -> Result<Result<(), Refused>, String> {
         let req = request(url, body, content_type)?;
         send(&self.client, req, url).await
     }
@@ -434,20 +447,17 @@ impl Notifier {
             req.headers_mut()
                 .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
         }
-        send(&route.client, req, url).await
+        send(&route.client, req, url).await?.map_err(|e| e.0)
     }
 
     /// `--webhook-url` mode: stakater's fixed body. Only a POST that does not reach the
     /// receiver is an error: stakater never looks at the status.
     pub async fn webhook(&self, url: &str) -> Result<(), String> {
         let body = json!({ "webhook": "update successful" }).to_string();
-        match self.post(url, body, "application/json").await {
-            Err(e) if e.starts_with(&format!("POST {url}: HTTP ")) => {
-                tracing::warn!(error = %e, "the webhook receiver answered with an error; not retried (as stakater)");
-                Ok(())
-            }
-            other => other,
+        if let Err(Refused(e)) = self.post_any(url, body, "application/json").await? {
+            tracing::warn!(error = %e, "the webhook receiver answered with an error; not retried (as stakater)");
         }
+        Ok(())
     }
 }
 
@@ -462,11 +472,16 @@ fn request(
         .map_err(|e| format!("invalid URL {url:?}: {e}"))
 }
 
+/// The receiver answered, but not with 2xx.
+struct Refused(String);
+
+/// `Err`: the POST did not reach the receiver (or timed out); `Ok(Err)`: it answered with
+/// something other than 2xx.
 async fn send<C>(
     client: &Client<C, Full<Bytes>>,
     req: http::Request<Full<Bytes>>,
     url: &str,
-) -> Result<(), String>
+) -> Result<Result<(), Refused>, String>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
@@ -476,11 +491,10 @@ where
         .map_err(|e| format!("POST {url}: {}", with_causes(&e)))?;
     let status = resp.status();
     let _ = resp.into_body().collect().await;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("POST {url}: HTTP {status}"))
-    }
+    Ok(match status.is_success() {
+        true => Ok(()),
+        false => Err(Refused(format!("POST {url}: HTTP {status}"))),
+    })
 }
 
 /// An error and its sources, `a: b: c` (the client's own message alone says little).

@@ -28,7 +28,8 @@ pub async fn run(
     report_warnings(&opts, &metrics);
     let opts = Arc::new(opts);
     let mut shutdown = std::pin::pin!(shutdown);
-    let persist = match persist::resolve_namespace(opts.state_namespace.as_deref()) {
+    let state_namespace = persist::resolve_namespace(opts.state_namespace.as_deref());
+    let persist = match state_namespace.clone() {
         Some(ns) => {
             let store = StateStore::new(client.clone(), ns);
             if opts.lease.is_some() {
@@ -53,7 +54,12 @@ pub async fn run(
         metrics: metrics.clone(),
     };
     let scopes = crate::watch::spawn_all(&client, &opts, sink).await;
-    let applier = Applier::new(client.clone(), opts.clone(), metrics.clone());
+    let applier = Applier::new(
+        client.clone(),
+        opts.clone(),
+        metrics.clone(),
+        state_namespace.as_deref(),
+    );
     // Without --enable-ha this replica always leads; the sender lives as long as `run`.
     let (leader_tx, leader_rx) = watch::channel(opts.lease.is_none());
     let (stop_lease, lease_stopped) = watch::channel(false);

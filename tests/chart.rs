@@ -7,7 +7,7 @@
 
 mod support;
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job, core::v1::ConfigMap};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use support::chart::{Release, can_i, chart, doc, render, render_args, run_as};
@@ -212,11 +212,34 @@ async fn global_install_rbac_is_enough_for_a_real_reload_and_no_more() {
         .create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
         .await;
     app_ns.create::<Deployment>(app("app")).await;
+    let job: Job = app_ns
+        .create(json!({
+            "metadata": { "name": "migrate", "annotations": { "reloader.stakater.com/auto": "true" } },
+            "spec": { "template": { "spec": { "restartPolicy": "Never", "containers": [
+                { "name": "m", "image": "x", "envFrom": configmap_refs(&["cfg"]) }
+            ]}}}
+        }))
+        .await;
     let (bin, kubeconfig) = run_as_release(&release, &["--coalesce-window=0s"]).await;
     app_ns
         .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
         .await;
     wait_rolled(&app_ns).await;
+    // A Job re-created, its record kept in the release's namespace meanwhile.
+    let recreated = support::wait_job_recreated(&app_ns, &job).await;
+    assert!(support::job_env(&recreated, "STAKATER_CFG_CONFIGMAP").is_some());
+    assert!(can_i(
+        &kubeconfig,
+        "patch",
+        "secrets/kube-reloader-jobs-03",
+        &release_ns.name
+    ));
+    assert!(!can_i(
+        &kubeconfig,
+        "patch",
+        "secrets/other",
+        &release_ns.name
+    ));
     // The state was written with the release's own permissions.
     wait_for("the state shards", WAIT, || async {
         let n = release_ns

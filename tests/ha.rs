@@ -144,3 +144,55 @@ async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothi
     let lease = leases.get("kube-reloader-lock").await.unwrap();
     assert_eq!(lease.spec.unwrap().holder_identity, None, "not released");
 }
+
+/// Which replica holds the Lease, once one does.
+async fn holder(ns: &TestNs) -> String {
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    wait_for("a lease holder", WAIT, || async {
+        let lease = leases
+            .get_opt("kube-reloader-lock")
+            .await
+            .expect("get lease");
+        lease
+            .and_then(|l| l.spec?.holder_identity)
+            .ok_or("none yet")
+    })
+    .await
+}
+
+/// A new leader does not repeat the InvalidAnnotation Warning the old one sent: it reads
+/// the Events already on the workload.
+#[tokio::test]
+async fn a_failover_repeats_no_invalid_annotation_warning() {
+    let ns = TestNs::new("ha-warn").await;
+    let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
+    let invalid = json!({ "configmap.reloader.stakater.com/reload": "bad[" });
+    ns.create::<Deployment>(support::deployment("w", invalid, pod))
+        .await;
+    let mut replicas = BTreeMap::new();
+    replicas.insert("a".to_owned(), replica(&ns, "a").await);
+    replicas.insert("b".to_owned(), replica(&ns, "b").await);
+    let first = holder(&ns).await;
+    wait_for("one InvalidAnnotation Warning", WAIT, || async {
+        let found = support::warnings(&ns, "w", "InvalidAnnotation").await;
+        if found.len() == 1 { Ok(()) } else { Err(found) }
+    })
+    .await;
+    replicas.remove(&first).unwrap().sigkill().await;
+    let next = wait_for("the other replica leading", WAIT, || async {
+        let h = holder(&ns).await;
+        if h != first { Ok(h) } else { Err(h) }
+    })
+    .await;
+    wait_for("the new leader knows it leads", WAIT, || async {
+        match replicas[&next].metric("kube_reloader_leader").await {
+            Some(1.0) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    // Long enough for a repeated Warning to be sent and seen.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let found = support::warnings(&ns, "w", "InvalidAnnotation").await;
+    assert_eq!(found.len(), 1, "{found:?}\n{}", replicas[&next].log());
+}

@@ -131,6 +131,9 @@ impl Engine {
             return;
         };
         p.next = Instant::now();
+        // Job re-creations an earlier operator recorded but did not finish.
+        let applier = self.applier.clone();
+        tokio::spawn(async move { applier.finish_recorded().await });
         if first_run {
             tracing::info!("no persisted state: first run, nothing to catch up");
             return;

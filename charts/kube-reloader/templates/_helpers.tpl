@@ -132,6 +132,13 @@ reloader.namespaces, de-duplicated and sorted (as stakater's chart). Empty in gl
 {{- toJson $out }}
 {{- end }}
 
+{{- /* The Secrets holding Job re-creations in progress (src/apply/job_records.rs). */ -}}
+{{- define "kube-reloader.jobRecordNames" -}}
+{{- $out := list }}
+{{- range $i := until 16 }}{{ $out = append $out (printf "kube-reloader-jobs-%02d" $i) }}{{ end }}
+{{- toJson $out }}
+{{- end }}
+
 {{- define "kube-reloader.args" -}}
 {{- $r := .Values.reloader }}
 {{- $args := list }}
