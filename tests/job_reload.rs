@@ -161,22 +161,7 @@ async fn a_delete_whose_answer_is_lost_is_settled_and_the_job_created_once() {
 /// Holds Job creates, changes the Secret and waits until the operator has deleted the Job
 /// and been refused its new one: from then on only the record holds it.
 async fn hold_the_new_job(ns: &TestNs, op: &Binary) -> Refusal {
-    let refusal = Refusal::apply(ns, "batch", "jobs", "CREATE");
-    let probe: Job = serde_json::from_value(json!({ "metadata": { "name": "probe" },
-        "spec": { "template": { "spec": { "restartPolicy": "Never",
-            "containers": [{ "name": "m", "image": "x" }] } } } }))
-    .unwrap();
-    let dry_run = kube::api::PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
-    wait_for("the policy in force", WAIT, || async {
-        match ns.api::<Job>().create(&dry_run, &probe).await {
-            Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
-            other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
-        }
-    })
-    .await;
+    let refusal = Refusal::job_creates(ns).await;
     change(ns).await;
     wait_for("the new Job refused", WAIT, || async {
         let refused = warnings(ns, "migrate", "ReloadFail").await;

@@ -395,21 +395,7 @@ async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed()
         .await;
     // An admission policy refuses every Job created in the namespace until it is removed:
     // stakater's Job reload deletes the Job first, so from then on only we hold it.
-    let policy = support::Refusal::apply(&ns, "batch", "jobs", "CREATE");
-    let probe = json!({ "metadata": { "name": "probe" }, "spec": { "template": { "spec": {
-        "restartPolicy": "Never", "containers": [{ "name": "m", "image": "x" }] } } } });
-    let probe: Job = serde_json::from_value(probe).unwrap();
-    let dry_run = kube::api::PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
-    wait_for("the policy in force", WAIT, || async {
-        match ns.api::<Job>().create(&dry_run, &probe).await {
-            Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
-            other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
-        }
-    })
-    .await;
+    let policy = support::Refusal::job_creates(&ns).await;
 
     let op = start_operator(&ns, &[]).await;
     ns.merge_patch::<Secret>("s", json!({ "stringData": { "t": "2" } }))

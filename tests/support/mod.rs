@@ -867,6 +867,32 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// Every Job create in `ns` refused, once the policy is in force (a dry-run create
+    /// is refused).
+    pub async fn job_creates(ns: &TestNs) -> Refusal {
+        let refusal = Refusal::apply(ns, "batch", "jobs", "CREATE");
+        let probe: k8s_openapi::api::batch::v1::Job = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "probe" },
+            "spec": { "template": { "spec": { "restartPolicy": "Never",
+                "containers": [{ "name": "m", "image": "x" }] } } }
+        }))
+        .unwrap();
+        let dry_run = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        wait_for("the policy in force", WAIT, || async {
+            match ns.api().create(&dry_run, &probe).await {
+                Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
+                other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
+            }
+        })
+        .await;
+        refusal
+    }
+}
+
 impl Drop for Refusal {
     fn drop(&mut self) {
         let kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy";
