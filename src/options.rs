@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+mod selector;
 mod tolerated;
 
 pub use tolerated::ConfigWarning;
@@ -129,6 +130,17 @@ impl Options {
         let namespaces_to_ignore = global_only("--namespaces-to-ignore", ignored, scoped, &mut w);
         let selector = items(&a.namespace_selector);
         let selector = global_only("--namespace-selector", selector, scoped, &mut w);
+        let resource_label_selector = normalize_selector(&items(&a.resource_label_selector));
+        let namespace_selector = normalize_selector(&selector);
+        for (flag, sel) in [
+            ("--resource-label-selector", &resource_label_selector),
+            ("--namespace-selector", &namespace_selector),
+        ] {
+            if let Some(sel) = sel {
+                selector::check(sel)
+                    .map_err(|m| bad(flag, format!("not a label selector: {m}")))?;
+            }
+        }
         let alert = alert_config(a, &mut w);
         let an = &a.annotations;
         let keys = AnnotationKeys {
@@ -212,8 +224,8 @@ impl Options {
             sync_after_restart: a.sync_after_restart,
             namespaces,
             namespaces_to_ignore,
-            resource_label_selector: normalize_selector(&items(&a.resource_label_selector)),
-            namespace_selector: normalize_selector(&selector),
+            resource_label_selector,
+            namespace_selector,
             watched_configs: watched,
             dry_run: a.dry_run,
             http_addr: a.http_addr.clone(),
@@ -262,6 +274,15 @@ mod tests {
         assert!(e.to_string().contains("both"));
         let e = opts(&["--resources-to-ignore=pods"]).unwrap_err();
         assert!(e.to_string().contains("configmaps or secrets"), "{e}");
+        // A selector the API server would refuse on every retry (stakater exits on it).
+        let e = opts(&["--namespace-selector=team=a b"]).unwrap_err();
+        assert_eq!(e.flag, "--namespace-selector");
+        assert!(e.to_string().contains("not a label selector"), "{e}");
+        let e = opts(&["--resource-label-selector=env in (a"]).unwrap_err();
+        assert_eq!(e.flag, "--resource-label-selector");
+        // Stakater's own forms still pass: `k:v`, `k:*`, a set split by the CSV reader.
+        assert!(opts(&["--resource-label-selector=team:a,app:*"]).is_ok());
+        assert!(opts(&["--namespace-selector=env in (a,b)"]).is_ok());
     }
 
     #[test]
