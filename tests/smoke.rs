@@ -1,5 +1,6 @@
 //! The control plane is real: a Deployment's pod-template change makes the controller
-//! manager create a second ReplicaSet, which is how every reload test observes a rollout.
+//! manager create a second ReplicaSet, which is how most reload tests observe a rollout;
+//! and it has pods (kwok's fake nodes), which `tests/pods.rs` follows to completion.
 
 mod support;
 
@@ -86,4 +87,53 @@ async fn template_change_creates_a_second_replicaset() {
         Some("1"),
         "the new ReplicaSet carries the changed template"
     );
+}
+
+/// The plane has pods: kwok's fake nodes are Ready, a Deployment's pods are scheduled and
+/// become Running and Ready, and a Job made from a CronJob completes.
+#[tokio::test]
+async fn pods_run_and_a_cronjobs_job_completes() {
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use support::pods::{self, Kind};
+    let ns = TestNs::new("smoke-pods").await;
+    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+        .await;
+    let d = pods::workload(Kind::Deployment, "w", 2, json!({}), &["cfg"], json!({}));
+    pods::create(&ns, Kind::Deployment, d).await;
+    let status = pods::rollout_status(&ns, Kind::Deployment, "w").await;
+    assert!(status.contains("successfully rolled out"), "{status}");
+    for p in pods::wait_ready_pods(&ns, "w", 2).await {
+        let node = p.spec.and_then(|s| s.node_name).unwrap_or_default();
+        assert!(
+            node.starts_with("kwok-node-"),
+            "scheduled onto a fake node: {node}"
+        );
+    }
+    ns.create::<CronJob>(json!({
+        "metadata": { "name": "nightly" },
+        "spec": { "schedule": "0 0 1 1 *", "jobTemplate": { "spec": { "template": { "spec": {
+            "restartPolicy": "Never", "containers": [{ "name": "c", "image": "example.invalid/c:1" }]
+        }}}}}
+    }))
+    .await;
+    support::kubectl(
+        &[
+            "create",
+            "job",
+            "now",
+            "--from=cronjob/nightly",
+            "-n",
+            &ns.name,
+        ],
+        None,
+    );
+    wait_for("the Job complete", Duration::from_secs(30), || async {
+        let j = ns.get::<Job>("now").await;
+        let conditions = j.status.and_then(|s| s.conditions).unwrap_or_default();
+        match conditions.iter().find(|c| c.type_ == "Complete") {
+            Some(c) if c.status == "True" => Ok(()),
+            _ => Err(conditions),
+        }
+    })
+    .await;
 }

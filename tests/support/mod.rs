@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod chart;
+pub mod pods;
 
 use std::{
     fmt::Debug,
@@ -536,14 +537,16 @@ pub fn env_of(
     container: &str,
     var: &str,
 ) -> Option<String> {
-    let c = d
-        .spec
-        .template
-        .spec
-        .as_ref()?
-        .containers
-        .iter()
-        .find(|c| c.name == container)?;
+    container_env(&d.spec.template.spec.as_ref()?.containers, container, var)
+}
+
+/// The value of env var `var` on the container named `container` among `containers`.
+pub fn container_env(
+    containers: &[k8s_openapi::api::core::v1::Container],
+    container: &str,
+    var: &str,
+) -> Option<String> {
+    let c = containers.iter().find(|c| c.name == container)?;
     c.env
         .as_ref()?
         .iter()
