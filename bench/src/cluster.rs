@@ -15,7 +15,7 @@ use k8s_openapi::{
     ByteString,
     api::{
         apps::v1::Deployment,
-        core::v1::{ConfigMap, Namespace, Secret},
+        core::v1::{ConfigMap, Namespace, Pod, Secret},
     },
 };
 use kube::{
@@ -106,8 +106,14 @@ fn meta(name: &str) -> kube::core::ObjectMeta {
     }
 }
 
-/// An auto-annotated Deployment (no replicas) using `configmaps` and `secrets` by envFrom.
-pub fn deployment(name: &str, configmaps: &[String], secrets: &[String]) -> Deployment {
+/// An auto-annotated Deployment with `replicas` pods using `configmaps` and `secrets` by
+/// envFrom.
+pub fn deployment(
+    name: &str,
+    replicas: i32,
+    configmaps: &[String],
+    secrets: &[String],
+) -> Deployment {
     let mut env_from: Vec<_> = configmaps
         .iter()
         .map(|c| json!({ "configMapRef": { "name": c } }))
@@ -120,7 +126,7 @@ pub fn deployment(name: &str, configmaps: &[String], secrets: &[String]) -> Depl
     serde_json::from_value(json!({
         "metadata": { "name": name, "annotations": { "reloader.stakater.com/auto": "true" } },
         "spec": {
-            "replicas": 0,
+            "replicas": replicas,
             "selector": { "matchLabels": { "app": name } },
             "template": { "metadata": { "labels": { "app": name } }, "spec": {
                 "containers": [{ "name": "app", "image": "x", "envFrom": env_from }]
@@ -137,7 +143,22 @@ pub struct Seen {
     pub generation: i64,
     /// The reloader's markers: STAKATER_* env vars, or the last-reloaded-from annotation.
     pub markers: BTreeMap<String, String>,
+    /// The rollout of this generation is complete, as `kubectl rollout status` judges it:
+    /// observed, every replica updated and available, no old replica left.
+    pub complete: bool,
     pub at: Instant,
+}
+
+fn complete(d: &Deployment) -> bool {
+    let Some(st) = d.status.as_ref() else {
+        return false;
+    };
+    let want = d.spec.replicas.unwrap_or(1);
+    let updated = st.updated_replicas.unwrap_or(0);
+    st.observed_generation >= d.metadata.generation
+        && updated == want
+        && st.replicas.unwrap_or(0) == updated
+        && st.available_replicas.unwrap_or(0) == updated
 }
 
 fn markers(d: &Deployment) -> BTreeMap<String, String> {
@@ -172,6 +193,7 @@ pub fn watch_deployments(client: &Client, ns: &str) -> mpsc::UnboundedReceiver<S
                 name: d.metadata.name.clone().unwrap_or_default(),
                 generation: d.metadata.generation.unwrap_or_default(),
                 markers: markers(&d),
+                complete: complete(&d),
                 at: Instant::now(),
             };
             if tx.send(seen).is_err() {
@@ -180,6 +202,18 @@ pub fn watch_deployments(client: &Client, ns: &str) -> mpsc::UnboundedReceiver<S
         }
     });
     rx
+}
+
+/// The scheduler's `Scheduled` Events in `ns`: one events.k8s.io Event per pod bound, which
+/// the API server counts with the reloader's Events; `reloader_requests` less these.
+pub async fn scheduler_events(client: &Client, ns: &str) -> Result<f64> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let lp = kube::api::ListParams::default().fields("reason=Scheduled");
+    let list = api
+        .list(&lp)
+        .await
+        .map_err(|e| format!("list Events: {e}"))?;
+    Ok(list.items.len() as f64)
 }
 
 /// Requests a reloader makes, from the API server's `apiserver_request_total`: reads and
@@ -216,4 +250,108 @@ pub async fn reloader_requests(client: &Client) -> Result<f64> {
                 .then(|| value.parse::<f64>().ok())?
         })
         .sum())
+}
+
+/// Counts the pods created in a namespace after the watch's initial list (every uid not
+/// listed first), so a scenario can tell how many pods its changes made.
+pub struct NewPods {
+    count: Arc<AtomicUsize>,
+    listed: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl NewPods {
+    /// Starts the watch; returns once its initial list is in.
+    pub async fn watch(client: &Client, ns: &str) -> Result<NewPods> {
+        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let count = Arc::new(AtomicUsize::new(0));
+        let listed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (counted, done) = (count.clone(), listed.clone());
+        let task = tokio::spawn(async move {
+            let mut known = std::collections::HashSet::new();
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while let Some(ev) = events.next().await {
+                let pod = match ev {
+                    Ok(watcher::Event::InitDone) => {
+                        done.store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                    Ok(
+                        watcher::Event::InitApply(p)
+                        | watcher::Event::Apply(p)
+                        | watcher::Event::Delete(p),
+                    ) => p,
+                    _ => continue,
+                };
+                let new = known.insert(pod.metadata.uid.unwrap_or_default());
+                if new && done.load(Ordering::Relaxed) {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let pods = NewPods {
+            count,
+            listed,
+            task,
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        while !pods.listed.load(Ordering::Relaxed) {
+            if Instant::now() > deadline {
+                return Err("the pod watch did not list within 120 s".into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(pods)
+    }
+
+    /// Pods created since the initial list.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for NewPods {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(generation: i64, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": "d", "generation": generation },
+            "spec": { "replicas": 2, "selector": {}, "template": {} },
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn complete_as_kubectl_rollout_status_judges_it() {
+        let done = json!({ "observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+            "availableReplicas": 2 });
+        assert!(complete(&with(2, done.clone())));
+        assert!(
+            !complete(&with(3, done)),
+            "the new generation not yet observed"
+        );
+        let old_left = json!({ "observedGeneration": 2, "replicas": 3, "updatedReplicas": 2,
+            "availableReplicas": 2 });
+        assert!(
+            !complete(&with(2, old_left)),
+            "an old replica still counted"
+        );
+        let unavailable = json!({ "observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+            "availableReplicas": 1 });
+        assert!(!complete(&with(2, unavailable)), "a new pod not available");
+        let partial = json!({ "observedGeneration": 2, "replicas": 2, "updatedReplicas": 1,
+            "availableReplicas": 2 });
+        assert!(!complete(&with(2, partial)), "one replica not updated");
+        assert!(!complete(&with(2, json!(null))), "no status yet");
+    }
 }

@@ -99,12 +99,14 @@ async fn run(args: Args) -> Result<(), String> {
     let mut r = Results::default();
     if wants("s1") {
         eprintln!(
-            "==> S1 latency: {} Deployments, {} updates",
-            sz.s1_workloads, sz.s1_updates
+            "==> S1 latency: {} Deployments of {} pod(s), {} updates",
+            sz.s1_workloads, sz.replicas, sz.s1_updates
         );
         let l = scenarios::s1_latency(&ctx, &sz).await?;
         r.api_requests_per_reload = Some(l.api_requests_per_reload);
         r.s1_latency_ms = Some(Percentiles::of(l.ms));
+        r.s1_rollout_ms = Some(Percentiles::of(l.rollout_ms));
+        r.s1_pods_per_replica = Some(l.pods_per_replica);
     }
     if wants("s2") {
         eprintln!(
@@ -121,10 +123,13 @@ async fn run(args: Args) -> Result<(), String> {
     }
     if wants("s3") {
         eprintln!(
-            "==> S3 fan-out: one Secret, {} Deployments",
-            sz.s3_workloads
+            "==> S3 fan-out: one Secret, {} Deployments of {} pod(s)",
+            sz.s3_workloads, sz.replicas
         );
-        r.s3_fanout_s = Some(scenarios::s3_fanout(&ctx, &sz).await?);
+        let f = scenarios::s3_fanout(&ctx, &sz).await?;
+        r.s3_fanout_s = Some(f.written_s);
+        r.s3_rollouts_s = Some(f.rolled_out_s);
+        r.s3_pods_per_replica = Some(f.pods_per_replica);
     }
     if wants("s4") {
         eprintln!("==> S4 calm: a 5-change burst, then a Secret every 100 ms");

@@ -39,9 +39,17 @@ pub struct Rss {
 #[derive(Default, Serialize)]
 pub struct Results {
     pub s1_latency_ms: Option<Percentiles>,
+    /// From the update to the rollout complete (every pod of the new ReplicaSet Ready).
+    pub s1_rollout_ms: Option<Percentiles>,
+    /// Pods created ÷ pods the updates had to replace.
+    pub s1_pods_per_replica: Option<f64>,
     pub s2_rss_mib: Option<Rss>,
     pub s2_ready_s: Option<f64>,
     pub s3_fanout_s: Option<f64>,
+    /// From the update to the last of the Deployments' rollouts complete.
+    pub s3_rollouts_s: Option<f64>,
+    /// Pods created ÷ pods the change had to replace.
+    pub s3_pods_per_replica: Option<f64>,
     pub s4_burst_rollouts: Option<i64>,
     pub s4_flap_rollouts: Option<i64>,
     pub s5_idle_cpu_s: Option<f64>,
@@ -49,56 +57,169 @@ pub struct Results {
     pub meta: serde_json::Value,
 }
 
-/// (label, measured, target, unit); the target is an upper bound except for the burst.
-fn rows(r: &Results) -> Vec<(&'static str, Option<f64>, Option<f64>, &'static str)> {
-    let lat = r.s1_latency_ms.as_ref();
+/// How a row's target is read: an upper bound, or a value to hit exactly.
+#[derive(Clone, Copy, PartialEq)]
+enum Bound {
+    AtMost,
+    Exactly,
+}
+
+/// One measure: label, value, target and how it bounds, unit, and the scale it shares
+/// with the rows it compares with in the plot.
+struct Row {
+    label: &'static str,
+    value: Option<f64>,
+    target: Option<(f64, Bound)>,
+    unit: &'static str,
+    scale: &'static str,
+}
+
+fn row(
+    label: &'static str,
+    value: Option<f64>,
+    target: Option<(f64, Bound)>,
+    unit: &'static str,
+    scale: &'static str,
+) -> Row {
+    Row {
+        label,
+        value,
+        target,
+        unit,
+        scale,
+    }
+}
+
+/// p50, p95, p99 and max of `p` as four rows named `labels`; `p99` is the p99's target.
+fn percentile_rows(
+    labels: [&'static str; 4],
+    p: Option<&Percentiles>,
+    p99: Option<(f64, Bound)>,
+    scale: &'static str,
+) -> [Row; 4] {
+    let [l50, l95, l99, lmax] = labels;
+    [
+        row(l50, p.map(|l| l.p50), None, "ms", scale),
+        row(l95, p.map(|l| l.p95), None, "ms", scale),
+        row(l99, p.map(|l| l.p99), p99, "ms", scale),
+        row(lmax, p.map(|l| l.max), None, "ms", scale),
+    ]
+}
+
+fn rows(r: &Results) -> Vec<Row> {
+    use Bound::{AtMost, Exactly};
     let rss = r.s2_rss_mib.as_ref();
-    vec![
-        ("S1 latency p50", lat.map(|l| l.p50), None, "ms"),
-        ("S1 latency p95", lat.map(|l| l.p95), None, "ms"),
-        ("S1 latency p99", lat.map(|l| l.p99), Some(50.0), "ms"),
-        ("S1 latency max", lat.map(|l| l.max), None, "ms"),
-        (
+    let latency = percentile_rows(
+        [
+            "S1 latency p50",
+            "S1 latency p95",
+            "S1 latency p99",
+            "S1 latency max",
+        ],
+        r.s1_latency_ms.as_ref(),
+        Some((50.0, AtMost)),
+        "latency",
+    );
+    let rollout = percentile_rows(
+        [
+            "S1 rollout complete p50",
+            "S1 rollout complete p95",
+            "S1 rollout complete p99",
+            "S1 rollout complete max",
+        ],
+        r.s1_rollout_ms.as_ref(),
+        None,
+        "rollout",
+    );
+    let rest = vec![
+        row(
+            "S1 pods created per pod replaced",
+            r.s1_pods_per_replica,
+            Some((1.0, Exactly)),
+            "",
+            "ratio",
+        ),
+        row(
             "S2 RSS after sync",
             rss.map(|m| m.steady),
-            Some(32.0),
+            Some((32.0, AtMost)),
             "MiB",
+            "mem",
         ),
-        ("S2 RSS peak", rss.map(|m| m.peak), Some(64.0), "MiB"),
-        ("S2 time to ready", r.s2_ready_s, None, "s"),
-        ("S3 fan-out", r.s3_fanout_s, Some(5.0), "s"),
-        (
+        row(
+            "S2 RSS peak",
+            rss.map(|m| m.peak),
+            Some((64.0, AtMost)),
+            "MiB",
+            "mem",
+        ),
+        row("S2 time to ready", r.s2_ready_s, None, "s", "seconds"),
+        row(
+            "S3 fan-out (all written)",
+            r.s3_fanout_s,
+            Some((5.0, AtMost)),
+            "s",
+            "seconds",
+        ),
+        row(
+            "S3 fan-out (all rolled out)",
+            r.s3_rollouts_s,
+            None,
+            "s",
+            "fanout-rollout",
+        ),
+        row(
+            "S3 pods created per pod replaced",
+            r.s3_pods_per_replica,
+            Some((1.0, Exactly)),
+            "",
+            "ratio",
+        ),
+        row(
             "S4 burst rollouts",
             r.s4_burst_rollouts.map(|v| v as f64),
-            Some(1.0),
+            Some((1.0, Exactly)),
             "",
+            "count",
         ),
-        (
+        row(
             "S4 flap rollouts",
             r.s4_flap_rollouts.map(|v| v as f64),
             None,
             "",
+            "count",
         ),
-        ("S5 idle CPU", r.s5_idle_cpu_s, Some(0.5), "s"),
-        (
+        row(
+            "S5 idle CPU",
+            r.s5_idle_cpu_s,
+            Some((0.5, AtMost)),
+            "s",
+            "seconds",
+        ),
+        row(
             "API requests per reload",
             r.api_requests_per_reload,
             None,
             "",
+            "count",
         ),
-    ]
+    ];
+    latency.into_iter().chain(rollout).chain(rest).collect()
 }
 
 pub fn markdown(r: &Results) -> String {
     let mut out = String::from("| Measure | Result | Target |\n|---|---|---|\n");
-    for (label, v, target, unit) in rows(r) {
-        let v = v.map_or("not run".into(), |v| format!("{v:.2} {unit}"));
-        let t = match (target, label) {
-            (Some(t), "S4 burst rollouts") => format!("exactly {t}"),
-            (Some(t), _) => format!("≤ {t} {unit}"),
-            (None, _) => "–".into(),
+    for row in rows(r) {
+        let unit = row.unit;
+        let v = row
+            .value
+            .map_or("not run".into(), |v| format!("{v:.2} {unit}"));
+        let t = match row.target {
+            Some((t, Bound::Exactly)) => format!("exactly {t}"),
+            Some((t, Bound::AtMost)) => format!("≤ {t} {unit}"),
+            None => "–".into(),
         };
-        let _ = writeln!(out, "| {label} | {v} | {t} |");
+        let _ = writeln!(out, "| {} | {v} | {t} |", row.label);
     }
     out
 }
@@ -110,11 +231,8 @@ fn esc(s: &str) -> String {
 /// Horizontal bars, one per measure, each scaled to its own target (or value): the bar is
 /// green within the target, red beyond it; the target is the dashed line.
 pub fn svg(r: &Results, title: &str) -> String {
-    let rows: Vec<_> = rows(r)
-        .into_iter()
-        .filter(|(_, v, _, _)| v.is_some())
-        .collect();
-    let (w, row_h, top, left, bar_w) = (960.0, 34.0, 60.0, 230.0, 520.0);
+    let rows: Vec<Row> = rows(r).into_iter().filter(|r| r.value.is_some()).collect();
+    let (w, row_h, top, left, bar_w) = (1000.0, 34.0, 60.0, 290.0, 500.0);
     let h = top + row_h * rows.len() as f64 + 30.0;
     let mut s = String::new();
     let _ = write!(
@@ -125,27 +243,24 @@ pub fn svg(r: &Results, title: &str) -> String {
 "#,
         esc(title)
     );
-    // Rows with the same unit share a scale, so p50 and p99 compare at a glance.
-    let scale_of = |unit: &str| {
-        let of_unit = rows.iter().filter(|r| r.3 == unit);
-        of_unit
-            .flat_map(|(_, v, t, _)| [v.unwrap_or(0.0), t.unwrap_or(0.0)])
+    // Rows of one scale share it, so p50 and p99 compare at a glance.
+    let scale_of = |scale: &str| {
+        let of_scale = rows.iter().filter(|r| r.scale == scale);
+        of_scale
+            .flat_map(|r| [r.value.unwrap_or(0.0), r.target.map_or(0.0, |t| t.0)])
             .fold(1e-9, f64::max)
             * 1.15
     };
-    for (i, (label, v, target, unit)) in rows.iter().enumerate() {
-        let v = v.unwrap_or(0.0);
+    for (i, row) in rows.iter().enumerate() {
+        let (v, unit) = (row.value.unwrap_or(0.0), row.unit);
         let y = top + row_h * i as f64;
-        let scale = scale_of(unit);
+        let scale = scale_of(row.scale);
         let len = (v / scale * bar_w).max(1.0);
-        let over = target.is_some_and(|t| {
-            if *label == "S4 burst rollouts" {
-                v != t
-            } else {
-                v > t
-            }
+        let over = row.target.is_some_and(|(t, bound)| match bound {
+            Bound::Exactly => (v - t).abs() > 1e-9,
+            Bound::AtMost => v > t,
         });
-        let color = match (target, over) {
+        let color = match (row.target, over) {
             (None, _) => "#6b8fd6",
             (Some(_), false) => "#3aa655",
             (Some(_), true) => "#d64545",
@@ -157,14 +272,15 @@ pub fn svg(r: &Results, title: &str) -> String {
 <text x="{:.1}" y="{}" font-size="13">{v:.2} {unit}{}</text>"#,
             left - 10.0,
             y + 20.0,
-            esc(label),
+            esc(row.label),
             y + 6.0,
             row_h - 12.0,
             left + len + 8.0,
             y + 20.0,
-            target.map_or(String::new(), |t| format!("  (target {t} {unit})")),
+            row.target
+                .map_or(String::new(), |(t, _)| format!("  (target {t} {unit})")),
         );
-        if let Some(t) = target {
+        if let Some((t, _)) = row.target {
             let x = left + t / scale * bar_w;
             let _ = writeln!(
                 s,
@@ -196,6 +312,31 @@ pub fn png(svg: &str, path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_targets_read_as_exactly_and_plot_red_when_missed() {
+        let r = Results {
+            s3_pods_per_replica: Some(1.5),
+            s4_burst_rollouts: Some(1),
+            ..Default::default()
+        };
+        let md = markdown(&r);
+        assert!(
+            md.contains("| S3 pods created per pod replaced | 1.50  | exactly 1 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| S1 rollout complete p99 | not run | – |"),
+            "{md}"
+        );
+        let svg = svg(&r, "t");
+        assert_eq!(
+            svg.matches("#d64545").count(),
+            1,
+            "only the missed exact target is red"
+        );
+        assert_eq!(svg.matches("#3aa655").count(), 1, "the burst is on target");
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

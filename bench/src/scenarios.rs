@@ -19,11 +19,13 @@ use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::{
-    cluster::{self, Result, Seen},
+    cluster::{self, NewPods, Result, Seen},
     operator::{Launch, Operator},
 };
 
 pub struct Sizes {
+    /// Pods per Deployment in S1 and S3 (the rollouts measured); the others have none.
+    pub replicas: i32,
     pub s1_workloads: usize,
     pub s1_updates: usize,
     pub s1_rate: f64,
@@ -39,6 +41,7 @@ pub struct Sizes {
 impl Sizes {
     pub fn full() -> Self {
         Sizes {
+            replicas: 1,
             s1_workloads: 1000,
             s1_updates: 300,
             s1_rate: 10.0,
@@ -54,6 +57,7 @@ impl Sizes {
 
     pub fn quick() -> Self {
         Sizes {
+            replicas: 1,
             s1_workloads: 40,
             s1_updates: 30,
             s1_rate: 10.0,
@@ -129,8 +133,43 @@ async fn listed(rx: &mut UnboundedReceiver<Seen>, n: usize) -> Result<()> {
         .ok_or_else(|| format!("only {} of {n} Deployments listed", names.len()))
 }
 
+/// Waits until all `n` Deployments are listed with their rollouts complete (every pod
+/// Ready), printing progress.
+async fn rolled_out(rx: &mut UnboundedReceiver<Seen>, n: usize) -> Result<()> {
+    let mut complete: HashMap<String, bool> = HashMap::new();
+    let started = Instant::now();
+    let mut shown = 0;
+    let ok = until(rx, Duration::from_secs(600), |s| {
+        complete.insert(s.name.clone(), s.complete);
+        let done = complete.values().filter(|c| **c).count();
+        if done >= shown + n.div_ceil(5) || done == n {
+            shown = done;
+            eprintln!(
+                "    rolled out: {done}/{n} Deployments ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        done == n
+    })
+    .await;
+    let done = complete.values().filter(|c| **c).count();
+    ok.then_some(())
+        .ok_or_else(|| format!("only {done} of {n} Deployments rolled out"))
+}
+
+/// The rollout a reload started, followed to its end: the generation the reload wrote
+/// (seen with its marker) and when the change was made.
+struct Rolling {
+    changed: Instant,
+    generation: i64,
+}
+
 pub struct Latency {
     pub ms: Vec<f64>,
+    /// From the update to the rollout complete (every pod of the new ReplicaSet Ready).
+    pub rollout_ms: Vec<f64>,
+    /// Pods created ÷ pods the updates had to replace (1.0: each replaced once).
+    pub pods_per_replica: f64,
     pub api_requests_per_reload: f64,
 }
 
@@ -147,12 +186,15 @@ pub async fn s1_latency(ctx: &Ctx, sz: &Sizes) -> Result<Latency> {
         names.iter().map(|c| cluster::configmap(c, 64)).collect(),
     )
     .await?;
-    let ds = (0..n).map(|i| cluster::deployment(&format!("app-{i}"), &names[i..=i], &[]));
+    let ds =
+        (0..n).map(|i| cluster::deployment(&format!("app-{i}"), sz.replicas, &names[i..=i], &[]));
     cluster::create_all(&deps, "Deployments", ds.collect()).await?;
     let op = ctx.start(&ns, &["--coalesce-window=0s"]).await?;
     let mut rx = cluster::watch_deployments(&ctx.client, &ns);
-    listed(&mut rx, n).await?;
-    let before = cluster::reloader_requests(&ctx.client).await?;
+    rolled_out(&mut rx, n).await?;
+    let pods = NewPods::watch(&ctx.client, &ns).await?;
+    let before = cluster::reloader_requests(&ctx.client).await?
+        - cluster::scheduler_events(&ctx.client, &ns).await?;
     let mut accepted: HashMap<String, Instant> = HashMap::new();
     let start = tokio::time::Instant::now();
     let every = Duration::from_secs_f64(1.0 / sz.s1_rate);
@@ -167,34 +209,69 @@ pub async fn s1_latency(ctx: &Ctx, sz: &Sizes) -> Result<Latency> {
         accepted.insert(format!("app-{idx}"), Instant::now());
     }
     let mut ms = Vec::new();
-    let mut samples = String::from("workload,latency_ms\n");
+    let mut rollout_ms = Vec::new();
+    let mut template_ms: HashMap<String, f64> = HashMap::new();
     let mut pending: BTreeMap<String, Instant> = accepted.into_iter().collect();
-    let drained = until(&mut rx, Duration::from_secs(120), |s| {
+    let mut rolling: HashMap<String, Rolling> = HashMap::new();
+    let drained = until(&mut rx, Duration::from_secs(300), |s| {
         if !s.markers.is_empty()
             && let Some(t) = pending.get(&s.name).copied()
             && s.at >= t
         {
             let latency = (s.at - t).as_secs_f64() * 1000.0;
             ms.push(latency);
-            samples.push_str(&format!("{},{latency:.3}\n", s.name));
+            template_ms.insert(s.name.clone(), latency);
             pending.remove(&s.name);
+            let generation = s.generation;
+            rolling.insert(
+                s.name.clone(),
+                Rolling {
+                    changed: t,
+                    generation,
+                },
+            );
         }
-        pending.is_empty()
+        if s.complete
+            && let Some(r) = rolling.get(&s.name)
+            && s.generation >= r.generation
+        {
+            rollout_ms.push((s.at - r.changed).as_secs_f64() * 1000.0);
+            rolling.remove(&s.name);
+        }
+        pending.is_empty() && rolling.is_empty()
     })
     .await;
+    let mut samples = String::from("workload,latency_ms\n");
+    for (name, latency) in &template_ms {
+        samples.push_str(&format!("{name},{latency:.3}\n"));
+    }
     let csv = ctx.out.join("s1_latency.csv");
     std::fs::write(&csv, samples).map_err(|e| format!("{}: {e}", csv.display()))?;
-    // Less our own requests in the window: the ConfigMap updates.
-    let after = cluster::reloader_requests(&ctx.client).await?;
+    // Less our own requests in the window (the ConfigMap updates) and the scheduler's Events
+    // for the new pods.
+    let after = cluster::reloader_requests(&ctx.client).await?
+        - cluster::scheduler_events(&ctx.client, &ns).await?;
     let reloads = ms.len().max(1) as f64;
     let api = (after - before - sz.s1_updates as f64).max(0.0) / reloads;
+    let to_replace = (sz.s1_updates * sz.replicas as usize).max(1) as f64;
+    let pods_per_replica = pods.count() as f64 / to_replace;
     op.stop().await;
     cluster::delete_namespace(&ctx.client, &ns).await;
     if !drained {
-        return Err(format!("{} workloads never rolled", pending.len()));
+        return Err(format!(
+            "{} workloads never rolled, {} rollouts never completed",
+            pending.len(),
+            rolling.len()
+        ));
     }
+    eprintln!(
+        "    pods created: {} for {to_replace} to replace",
+        pods.count()
+    );
     Ok(Latency {
         ms,
+        rollout_ms,
+        pods_per_replica,
         api_requests_per_reload: api,
     })
 }
@@ -220,7 +297,7 @@ pub async fn s2_memory_and_s5_idle(ctx: &Ctx, sz: &Sizes) -> Result<Memory> {
     let sec_objs = sec_names.iter().map(|s| cluster::secret(s, sz.s2_bytes));
     cluster::create_all(&secrets, "Secrets", sec_objs.collect()).await?;
     let ds = (0..sz.s2_workloads)
-        .map(|i| cluster::deployment(&format!("app-{i}"), &cm_names[i..=i], &sec_names[i..=i]));
+        .map(|i| cluster::deployment(&format!("app-{i}"), 0, &cm_names[i..=i], &sec_names[i..=i]));
     cluster::create_all(&deps, "Deployments", ds.collect()).await?;
     let started = Instant::now();
     let op = ctx.start(&ns, &[]).await?;
@@ -245,40 +322,81 @@ pub async fn s2_memory_and_s5_idle(ctx: &Ctx, sz: &Sizes) -> Result<Memory> {
     })
 }
 
-/// S3: one Secret used by many Deployments changes; time until all are written.
-pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes) -> Result<f64> {
+pub struct Fanout {
+    /// From the update to the last Deployment written.
+    pub written_s: f64,
+    /// From the update to the last rollout complete.
+    pub rolled_out_s: f64,
+    /// Pods created ÷ pods that had to be replaced (1.0: each replaced once).
+    pub pods_per_replica: f64,
+}
+
+/// S3: one Secret used by many Deployments changes; time until all are written, and until
+/// all their rollouts are complete.
+pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes) -> Result<Fanout> {
     let ns = ctx.namespace("s3").await?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let deps: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     cluster::create_all(&secrets, "Secrets", vec![cluster::secret("shared", 64)]).await?;
     let shared = ["shared".to_owned()];
     let n = sz.s3_workloads;
-    let ds = (0..n).map(|i| cluster::deployment(&format!("app-{i}"), &[], &shared));
+    let ds = (0..n).map(|i| cluster::deployment(&format!("app-{i}"), sz.replicas, &[], &shared));
     cluster::create_all(&deps, "Deployments", ds.collect()).await?;
     let op = ctx
         .start(&ns, &["--coalesce-window=0s", "--reload-rate=0"])
         .await?;
     let mut rx = cluster::watch_deployments(&ctx.client, &ns);
-    listed(&mut rx, n).await?;
+    rolled_out(&mut rx, n).await?;
+    let pods = NewPods::watch(&ctx.client, &ns).await?;
     let patch = json!({ "stringData": { "k": "rotated" } });
     let t0 = Instant::now();
     secrets
         .patch("shared", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|e| e.to_string())?;
-    let mut rolled = std::collections::HashSet::new();
-    let mut last = t0;
-    let all = until(&mut rx, Duration::from_secs(300), |s| {
-        if !s.markers.is_empty() && rolled.insert(s.name.clone()) {
-            last = s.at;
+    let mut written: HashMap<String, i64> = HashMap::new();
+    let mut completed = std::collections::HashSet::new();
+    let (mut last_write, mut last_complete) = (t0, t0);
+    let mut shown = 0;
+    let all = until(&mut rx, Duration::from_secs(900), |s| {
+        if !s.markers.is_empty() && !written.contains_key(&s.name) {
+            written.insert(s.name.clone(), s.generation);
+            last_write = s.at;
         }
-        rolled.len() == n
+        if s.complete
+            && written.get(&s.name).is_some_and(|g| s.generation >= *g)
+            && completed.insert(s.name.clone())
+        {
+            last_complete = s.at;
+            if completed.len() >= shown + n.div_ceil(5) || completed.len() == n {
+                shown = completed.len();
+                eprintln!(
+                    "    written {}/{n}, rolled out {shown}/{n} ({:.1}s)",
+                    written.len(),
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+        }
+        completed.len() == n
     })
     .await;
+    let to_replace = (n * sz.replicas as usize).max(1) as f64;
+    let created = pods.count();
     op.stop().await;
     cluster::delete_namespace(&ctx.client, &ns).await;
-    all.then(|| (last - t0).as_secs_f64())
-        .ok_or_else(|| format!("only {} of {n} rolled", rolled.len()))
+    if !all {
+        return Err(format!(
+            "only {} of {n} written, {} rolled out",
+            written.len(),
+            completed.len()
+        ));
+    }
+    eprintln!("    pods created: {created} for {to_replace} to replace");
+    Ok(Fanout {
+        written_s: (last_write - t0).as_secs_f64(),
+        rolled_out_s: (last_complete - t0).as_secs_f64(),
+        pods_per_replica: created as f64 / to_replace,
+    })
 }
 
 pub struct Calm {
@@ -315,8 +433,8 @@ pub async fn s4_calm(ctx: &Ctx, sz: &Sizes) -> Result<Calm> {
     )
     .await?;
     cluster::create_all(&secrets, "Secrets", vec![cluster::secret("flappy", 64)]).await?;
-    let burst = cluster::deployment("burst", &five, &[]);
-    let flap = cluster::deployment("flap", &[], &["flappy".to_owned()]);
+    let burst = cluster::deployment("burst", 0, &five, &[]);
+    let flap = cluster::deployment("flap", 0, &[], &["flappy".to_owned()]);
     cluster::create_all(&deps, "Deployments", vec![burst, flap]).await?;
     let op = ctx.start(&ns, &[]).await?;
     let mut rx = cluster::watch_deployments(&ctx.client, &ns);
@@ -387,7 +505,7 @@ pub async fn soak(ctx: &Ctx, sz: &Sizes) -> Result<Vec<SoakSample>> {
         names.iter().map(|c| cluster::configmap(c, 64)).collect(),
     )
     .await?;
-    let ds = (0..50).map(|i| cluster::deployment(&format!("app-{i}"), &names[i..=i], &[]));
+    let ds = (0..50).map(|i| cluster::deployment(&format!("app-{i}"), 0, &names[i..=i], &[]));
     cluster::create_all(&deps, "Deployments", ds.collect()).await?;
     let op = ctx.start(&ns, &[]).await?;
     let every = if sz.soak < Duration::from_secs(60) {
