@@ -87,16 +87,20 @@ fn assert_replaced_once(
     );
 }
 
-/// One ConfigMap change to a workload of `kind` with three pods: the rollout completes
-/// and each pod is replaced exactly once, with the new env var.
+/// One ConfigMap change to a workload of `kind` with three pods (a DaemonSet: one per fake
+/// node): the rollout completes and each pod is replaced exactly once, with the new env var.
 async fn one_change_replaces_every_pod_once(kind: Kind) {
     let ns = TestNs::new(&format!("pods-{}", kind.name().to_lowercase())).await;
     config(&ns, "cfg").await;
+    let n = match kind {
+        Kind::DaemonSet => pods::fake_nodes(&ns).await,
+        _ => 3,
+    };
     let before = rolled_out(
         &ns,
         kind,
         pods::workload(kind, "w", 3, auto(), &["cfg"], json!({})),
-        3,
+        n,
     )
     .await;
     let old = pods::revision(kind, &before[0]);
@@ -105,11 +109,11 @@ async fn one_change_replaces_every_pod_once(kind: Kind) {
     change(&ns, "cfg", "2").await;
     pods::wait_template_env(&ns, kind, "w", VAR, &cm_hash("2")).await;
     pods::rollout_status(&ns, kind, "w").await;
-    let now = pods::wait_ready_pods(&ns, "w", 3).await;
-    assert_replaced_once(kind, &log, &now, &old, VAR, &cm_hash("2"), 3);
+    let now = pods::wait_ready_pods(&ns, "w", n).await;
+    assert_replaced_once(kind, &log, &now, &old, VAR, &cm_hash("2"), n);
     // Nothing more comes later (a second write would be a second rollout).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(log.created("w").len(), 3, "no further pods");
+    assert_eq!(log.created("w").len(), n, "no further pods");
     assert_eq!(pods::revisions(&ns, kind, "w").await, 2, "one rollout");
 }
 

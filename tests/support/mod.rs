@@ -41,6 +41,7 @@ pub fn control_plane() -> &'static Path {
             .arg("up")
             .env_remove("KUBE_RELOADER_CLUSTER_DIR")
             .env_remove("KUBE_RELOADER_CLUSTER_CONTROLLERS")
+            .env_remove("KUBE_RELOADER_CLUSTER_NODES")
             .status()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(

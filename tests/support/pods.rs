@@ -211,6 +211,14 @@ pub async fn wait_ready_pods(ns: &TestNs, name: &str, n: usize) -> Vec<Pod> {
     .await
 }
 
+/// The plane's fake nodes (kwok's), which a DaemonSet runs one pod on each of.
+pub async fn fake_nodes(ns: &TestNs) -> usize {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(ns.client.clone());
+    let lp = kube::api::ListParams::default().labels("type=kwok");
+    let list = nodes.list(&lp).await.expect("list the nodes");
+    list.items.len()
+}
+
 /// How many revisions of its pod template the workload has had: its ReplicaSets
 /// (Deployment) or ControllerRevisions (StatefulSet, DaemonSet).
 pub async fn revisions(ns: &TestNs, kind: Kind, name: &str) -> usize {
