@@ -85,6 +85,9 @@ pub struct Engine {
     last_write: HashMap<WorkloadKey, Instant>,
     /// `--webhook-url`: the POSTs still to send.
     webhooks: Webhooks,
+    /// Whether every workload's problems were reported since this replica last gained the
+    /// lease (or started, without `--enable-ha`).
+    warned_this_term: bool,
 }
 
 /// Messages from finished writes back to the engine.
@@ -111,6 +114,7 @@ impl Engine {
             bucket: TokenBucket::new(l.reload_rate, l.reload_burst, Instant::now()),
             last_write: HashMap::new(),
             webhooks: Webhooks::default(),
+            warned_this_term: false,
             metrics,
             store: Store::default(),
             scopes,
@@ -180,6 +184,9 @@ impl Engine {
                     let leader = *leader_rx.borrow_and_update();
                     tracing::info!(leader, "this replica {} write", if leader { "may now" } else { "may no longer" });
                     self.metrics.leader.set(i64::from(leader));
+                    if !leader {
+                        self.warned_this_term = false;
+                    }
                     self.on_leadership(leader, &read_tx);
                     if leader && self.ready.borrow().warm {
                         self.warn_all_invalid();
@@ -537,11 +544,13 @@ impl Engine {
     }
 
     /// At start-up and on gaining the lease: every workload's problems, except those an
-    /// operator before already reported (the applier reads the Events back).
-    fn warn_all_invalid(&self) {
-        if !self.is_leader() {
+    /// operator before already reported (the applier reads the Events back). Once per
+    /// term: warm caches and the lease can arrive together, and both ask for it.
+    fn warn_all_invalid(&mut self) {
+        if !self.is_leader() || self.warned_this_term {
             return;
         }
+        self.warned_this_term = true;
         let all: Vec<WorkloadFacts> = self
             .store
             .workloads()
