@@ -21,6 +21,11 @@ impl ConfigHash {
         hash_entries(Vec::new())
     }
 
+    /// No config's hash (SHA-1 gives all zeros to nothing we could hash): what the persisted
+    /// state holds for a config with a change not yet applied and no earlier entry, so the
+    /// next operator sees it as changed.
+    pub const UNAPPLIED: ConfigHash = ConfigHash([0; 20]);
+
     /// Parses 40 lowercase or uppercase hex digits.
     pub fn parse(hex: &str) -> Option<Self> {
         let bytes = hex.as_bytes();

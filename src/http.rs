@@ -30,7 +30,7 @@ pub fn bind_addr(addr: &str) -> String {
 
 async fn ready_handler(State(st): State<AppState>) -> (StatusCode, String) {
     let r = st.ready.borrow();
-    let code = match r.warm {
+    let code = match r.is_ready() {
         true => StatusCode::OK,
         false => StatusCode::SERVICE_UNAVAILABLE,
     };

@@ -34,7 +34,8 @@ pub fn is_state_object(meta: &kube::core::ObjectMeta) -> bool {
 
 /// What was read at start-up.
 pub struct Loaded {
-    /// `None` when no shard exists: a first run, nothing to catch up.
+    /// `None` when the anchor shard does not exist: a first run (or a first write cut
+    /// short), nothing to catch up.
     pub state: Option<State>,
     /// Each shard's text as stored, so unchanged shards are not rewritten.
     pub texts: Vec<Option<String>>,
@@ -59,13 +60,11 @@ impl StateStore {
         let list = self.api.list(&lp).await?;
         let mut texts = vec![None; SHARDS];
         let mut st = State::new();
-        let mut found = false;
         for cm in list.items {
             let name = cm.metadata.name.unwrap_or_default();
             let Some(shard) = (0..SHARDS).find(|i| state::shard_name(*i) == name) else {
                 continue;
             };
-            found = true;
             let text = cm
                 .data
                 .and_then(|mut d| d.remove(DATA_KEY))
@@ -77,7 +76,7 @@ impl StateStore {
             texts[shard] = Some(text);
         }
         Ok(Loaded {
-            state: found.then_some(st),
+            state: texts[state::ANCHOR].is_some().then_some(st),
             texts,
         })
     }

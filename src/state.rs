@@ -16,6 +16,11 @@ pub const SHARDS: usize = 64;
 
 pub const NAME_PREFIX: &str = "kube-reloader-state";
 
+/// The shard that exists once a whole state has been stored: always written, even empty,
+/// and last, so a first write cut short reads as no state at all rather than as a state
+/// missing the configs of the shards not yet written.
+pub const ANCHOR: usize = 0;
+
 /// The data key inside each shard ConfigMap.
 pub const DATA_KEY: &str = "entries";
 
@@ -106,8 +111,9 @@ pub fn decode_into(text: &str, into: &mut State) -> usize {
 }
 
 /// What to persist now: a config's current hash once no reload for it is outstanding,
-/// otherwise what was persisted before (the change is not fully applied yet). Configs gone
-/// from the caches and not outstanding are dropped.
+/// otherwise what was persisted before (the change is not fully applied yet), or, with
+/// nothing persisted before (a first run, a config created since), `UNAPPLIED`. Configs
+/// gone from the caches and not outstanding are dropped.
 pub fn advance<'a>(
     previous: &State,
     current: impl Iterator<Item = (&'a ConfigKey, ConfigHash)>,
@@ -115,11 +121,13 @@ pub fn advance<'a>(
 ) -> State {
     let mut next = State::new();
     for (key, hash) in current {
-        if !outstanding.contains(key) {
-            next.insert(key.clone(), hash);
-        } else if let Some(old) = previous.get(key) {
-            next.insert(key.clone(), *old);
-        }
+        let held = outstanding.contains(key);
+        let hash = match previous.get(key) {
+            Some(old) if held => *old,
+            None if held => ConfigHash::UNAPPLIED,
+            _ => hash,
+        };
+        next.insert(key.clone(), hash);
     }
     for key in outstanding {
         if let Some(old) = previous.get(*key) {
@@ -239,6 +247,22 @@ mod tests {
             next,
             State::from([(a.clone(), h("a2")), (b.clone(), h("b1"))])
         );
+    }
+
+    #[test]
+    fn an_outstanding_change_with_nothing_persisted_before_is_seen_as_missed_next_time() {
+        // A first run: nothing persisted; `b` changed after the caches were listed.
+        let (a, b) = (key("n", "a"), key("n", "b"));
+        let h = crate::hash::of_str;
+        let current = [(&a, h("a1")), (&b, h("b2"))];
+        let next = advance(&State::new(), current.into_iter(), &HashSet::from([&b]));
+        assert_eq!(
+            next,
+            State::from([(a.clone(), h("a1")), (b.clone(), ConfigHash::UNAPPLIED)])
+        );
+        // The operator dies before applying it: the next one rolls `b`, and only `b`.
+        let current = [(&a, h("a1")), (&b, h("b2"))];
+        assert_eq!(missed(&next, current.into_iter()), [Missed::Changed(b)]);
     }
 
     #[test]

@@ -170,3 +170,95 @@ async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_dele
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_first_state_cut_short_reads_as_none_and_readiness_waits_for_it() {
+    let ns = TestNs::new("firststate").await;
+    let key = |name: &str| ConfigKey {
+        kind: ConfigKind::ConfigMap,
+        namespace: ns.name.clone(),
+        name: name.into(),
+    };
+    // One config in the anchor shard, one elsewhere.
+    let in_anchor = (0..)
+        .map(|i| format!("a{i}"))
+        .find(|n| state::shard_of(&key(n)) == state::ANCHOR)
+        .unwrap();
+    let elsewhere = (0..)
+        .map(|i| format!("e{i}"))
+        .find(|n| state::shard_of(&key(n)) != state::ANCHOR)
+        .unwrap();
+    for name in [&in_anchor, &elsewhere] {
+        ns.create::<ConfigMap>(json!({ "metadata": { "name": name }, "data": { "k": "0" } }))
+            .await;
+        ns.create::<Deployment>(deployment(&format!("app-{name}"), name, None))
+            .await;
+    }
+    // Every shard can be created but the anchor.
+    let anchor = state::shard_name(state::ANCHOR);
+    let refusal = support::Refusal::apply_unless(
+        &ns,
+        "",
+        "configmaps",
+        "CREATE",
+        &format!("object.metadata.name != '{anchor}'"),
+    );
+    let probe: ConfigMap =
+        serde_json::from_value(json!({ "metadata": { "name": anchor } })).unwrap();
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    wait_for("the policy in force", WAIT, || async {
+        match ns.api::<ConfigMap>().create(&dry_run, &probe).await {
+            Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
+            other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
+        }
+    })
+    .await;
+    let args = ["--reload-on-create=true"];
+    let mut first = Binary::start_in_namespace(&ns, "1", &args, &[]);
+    let body = first.wait_ready_body(Some("not stored yet")).await;
+    assert!(
+        body.contains(&format!("{}/kube-reloader-state-NN", ns.name)),
+        "{body}"
+    );
+    assert_eq!(first.http_get("/ready").await.0, 503);
+    let elsewhere_shard = state::shard_name(state::shard_of(&key(&elsewhere)));
+    wait_for("the other shard written", WAIT, || async {
+        let names: Vec<String> = ns
+            .list::<ConfigMap>()
+            .await
+            .into_iter()
+            .map(|c| c.metadata.name.unwrap_or_default())
+            .collect();
+        names.contains(&elsewhere_shard).then_some(()).ok_or(names)
+    })
+    .await;
+    first.sigkill().await;
+    drop(refusal);
+
+    // What was stored is not a whole state: a first run again, so with --reload-on-create
+    // the config missing from it is not taken for one created while no operator watched.
+    let second = Binary::in_namespace(&ns, "2", &args, &[]).await;
+    assert!(second.log().contains("first run"), "{}", second.log());
+    ns.merge_patch::<ConfigMap>(&in_anchor, json!({ "data": { "k": "1" } }))
+        .await;
+    let var = format!("STAKATER_{}_CONFIGMAP", in_anchor.to_uppercase());
+    wait_env_value(&ns, &format!("app-{in_anchor}"), &var, &cm_hash("1")).await;
+    let app = format!("app-{in_anchor}");
+    assert_eq!(generation(&ns, &app).await, 2, "one rollout for one change");
+    assert_eq!(generation(&ns, &format!("app-{elsewhere}")).await, 1);
+    wait_persisted(&ns, &in_anchor, &cm_hash("1")).await;
+
+    // Now it is whole: a change made while down rolls once.
+    second.sigkill().await;
+    ns.merge_patch::<ConfigMap>(&elsewhere, json!({ "data": { "k": "1" } }))
+        .await;
+    let third = Binary::in_namespace(&ns, "3", &args, &[]).await;
+    let var = format!("STAKATER_{}_CONFIGMAP", elsewhere.to_uppercase());
+    wait_env_value(&ns, &format!("app-{elsewhere}"), &var, &cm_hash("1")).await;
+    assert_eq!(generation(&ns, &format!("app-{elsewhere}")).await, 2);
+    assert_eq!(generation(&ns, &app).await, 2);
+    third.sigkill().await;
+}

@@ -93,7 +93,11 @@ impl Engine {
             return;
         };
         match (leader, &p.phase) {
-            (false, _) => p.phase = Phase::Stale,
+            (false, _) => {
+                p.phase = Phase::Stale;
+                // Storing it is the new leader's part now.
+                self.ready.send_modify(|r| r.state_unstored = None);
+            }
             (true, Phase::Reading) => {}
             // Even a state read at start-up may be stale by now: the leader kept writing.
             (true, _) => {
@@ -131,6 +135,10 @@ impl Engine {
             return;
         };
         p.next = Instant::now();
+        if p.texts[state::ANCHOR].is_none() {
+            let at = crate::persist::describe(&p.store.namespace);
+            self.ready.send_modify(|r| r.state_unstored = Some(at));
+        }
         // Job re-creations an earlier operator recorded but did not finish.
         let applier = self.applier.clone();
         tokio::spawn(async move { applier.finish_recorded().await });
@@ -214,6 +222,10 @@ impl Engine {
                 self.metrics.error("state");
             }
         }
+        if p.texts[state::ANCHOR].is_some() && self.ready.borrow().state_unstored.is_some() {
+            tracing::info!(at = %crate::persist::describe(&p.store.namespace), "first state stored; ready");
+            self.ready.send_modify(|r| r.state_unstored = None);
+        }
     }
 
     /// At shutdown: one last synchronous flush of what is fully applied.
@@ -236,21 +248,31 @@ impl Engine {
     }
 }
 
+/// The shards to write, the anchor last (and always, until it exists).
 fn dirty_shards(stored: &[Option<String>], wanted: &[String]) -> Vec<(usize, String)> {
-    wanted
+    let mut dirty: Vec<(usize, String)> = wanted
         .iter()
         .enumerate()
         .filter(|(i, text)| match &stored[*i] {
             Some(old) => old != *text,
-            None => !text.is_empty(), // an empty shard that does not exist stays absent
+            // An empty shard that does not exist stays absent; the anchor never does.
+            None => !text.is_empty() || *i == state::ANCHOR,
         })
         .map(|(i, text)| (i, text.clone()))
-        .collect()
+        .collect();
+    dirty.sort_by_key(|(i, _)| *i == state::ANCHOR);
+    dirty
 }
 
 async fn write_shards(store: &StateStore, dirty: Vec<(usize, String)>) -> Flushed {
     let mut out = Vec::with_capacity(dirty.len());
+    let mut failed = false;
     for (shard, text) in dirty {
+        if shard == state::ANCHOR && failed {
+            // Not before the others: a first state must not look whole while it is not.
+            out.push((shard, text, false));
+            continue;
+        }
         let ok = match store.write(shard, &text).await {
             Ok(()) => true,
             Err(e) => {
@@ -258,6 +280,7 @@ async fn write_shards(store: &StateStore, dirty: Vec<(usize, String)>) -> Flushe
                 false
             }
         };
+        failed |= !ok;
         out.push((shard, text, ok));
     }
     Flushed(out)
@@ -273,5 +296,22 @@ mod tests {
         let wanted = ["a\n", "", "c\n", ""].map(String::from);
         let dirty = dirty_shards(&stored, &wanted);
         assert_eq!(dirty, [(2, "c\n".to_owned()), (3, String::new())]);
+    }
+
+    #[test]
+    fn the_anchor_is_written_last_and_even_empty_until_it_exists() {
+        let stored = vec![None, None, Some("c\n".to_owned())];
+        let wanted = ["", "b\n", "c2\n"].map(String::from);
+        let dirty = dirty_shards(&stored, &wanted);
+        assert_eq!(
+            dirty,
+            [
+                (1, "b\n".to_owned()),
+                (2, "c2\n".to_owned()),
+                (0, String::new())
+            ]
+        );
+        let wanted = ["a\n", "", "c\n"].map(String::from);
+        assert_eq!(dirty_shards(&stored, &wanted).last().unwrap().0, 0);
     }
 }

@@ -410,6 +410,13 @@ pub struct Binary {
 impl Binary {
     /// Starts it with `args` and `env` (in the child only); returns once `/ready` is 200.
     pub async fn spawn(name: &str, args: &[&str], env: &[(&str, &str)]) -> Binary {
+        let mut bin = Binary::start(name, args, env);
+        bin.wait_ready().await;
+        bin
+    }
+
+    /// Starts it with `args` and `env` (in the child only); returns at once.
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Binary {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port");
@@ -431,31 +438,59 @@ impl Binary {
             .stdout(file.try_clone().expect("clone the log file"))
             .stderr(file)
             .kill_on_drop(true);
-        let mut bin = Binary {
+        Binary {
             child: cmd.spawn().expect("spawn kube-reloader"),
             log,
             addr,
-        };
+        }
+    }
+
+    /// Waits until it serves `/ready` with 200, or for `/ready`'s answer to contain `want`
+    /// with any status (`None`: 200 alone); returns the body.
+    pub async fn wait_ready_body(&mut self, want: Option<&str>) -> String {
         let start = Instant::now();
+        let mut last = String::new();
         loop {
-            if let Some(status) = bin.child.try_wait().expect("poll the child") {
-                panic!("kube-reloader exited early ({status}):\n{}", bin.log());
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                panic!("kube-reloader exited early ({status}):\n{}", self.log());
             }
-            if tokio::net::TcpStream::connect(addr).await.is_ok()
-                && http_get(addr, "/ready").await.0 == 200
-            {
-                return bin;
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                let (code, body) = http_get(self.addr, "/ready").await;
+                match want {
+                    None if code == 200 => return body,
+                    Some(w) if body.contains(w) => return body,
+                    _ => last = format!("{code} {body}"),
+                }
             }
             if start.elapsed() > WAIT {
-                panic!("kube-reloader not ready within {WAIT:?}:\n{}", bin.log());
+                panic!(
+                    "/ready not as wanted ({want:?}) within {WAIT:?}; last: {last}\n{}",
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
+    async fn wait_ready(&mut self) {
+        self.wait_ready_body(None).await;
+    }
+
     /// Scoped to `ns` and keeping its state there, with no coalescing window, plus `extra`;
     /// `run` tells its log from other runs'.
     pub async fn in_namespace(
+        ns: &TestNs,
+        run: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Binary {
+        let mut bin = Binary::start_in_namespace(ns, run, extra, env);
+        bin.wait_ready().await;
+        bin
+    }
+
+    /// As `in_namespace`, returning at once.
+    pub fn start_in_namespace(
         ns: &TestNs,
         run: &str,
         extra: &[&str],
@@ -469,7 +504,7 @@ impl Binary {
             .into_iter()
             .chain(extra.iter().copied())
             .collect();
-        Binary::spawn(&format!("{}-{run}", ns.name), &args, env).await
+        Binary::start(&format!("{}-{run}", ns.name), &args, env)
     }
 
     pub fn log(&self) -> String {
@@ -852,6 +887,17 @@ pub struct Refusal(String);
 
 impl Refusal {
     pub fn apply(ns: &TestNs, group: &str, resource: &str, operation: &str) -> Refusal {
+        Refusal::apply_unless(ns, group, resource, operation, "false")
+    }
+
+    /// Refusing only the requests for which the CEL expression `allowed` is false.
+    pub fn apply_unless(
+        ns: &TestNs,
+        group: &str,
+        resource: &str,
+        operation: &str,
+        allowed: &str,
+    ) -> Refusal {
         let name = format!("hold-{resource}-{}", ns.name);
         let manifests = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": [
             { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
@@ -859,7 +905,7 @@ impl Refusal {
               "spec": { "failurePolicy": "Fail",
                 "matchConstraints": { "resourceRules": [{ "apiGroups": [group], "apiVersions": ["v1"],
                     "operations": [operation], "resources": [resource] }] },
-                "validations": [{ "expression": "false", "message": "held by the test" }] } },
+                "validations": [{ "expression": allowed, "message": "held by the test" }] } },
             { "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
               "metadata": { "name": name },
               "spec": { "policyName": name, "validationActions": ["Deny"],
