@@ -1,31 +1,10 @@
 //! kube-reloader: rolls Kubernetes workloads when the ConfigMaps and Secrets they use
 //! change, compatible with stakater/Reloader's annotations, flags, hash and env vars.
+//!
+//! `operator` is the controller (the binary with no subcommand), `inpod` the in-pod modes;
+//! both build on `shared`, and `cli` is the one place that knows them both.
 
-pub mod annotations;
-pub mod apply;
 pub mod cli;
-pub mod csi;
-pub mod decide;
-pub mod engine;
-pub mod facts;
-pub mod go_csv;
-pub mod go_regex;
-pub mod hash;
-pub mod health;
-pub mod http;
 pub mod inpod;
-pub mod kinds;
-pub mod lease;
-pub mod limits;
-pub mod metrics;
-pub mod notify;
 pub mod operator;
-pub mod options;
-pub mod persist;
-pub mod plan;
-pub mod references;
-pub mod state;
-pub mod store;
-pub mod strategy;
-pub mod telemetry;
-pub mod watch;
+pub mod shared;

@@ -1,13 +1,15 @@
+//! The binary: the command line picks the operator or an in-pod mode.
+
 use kube_reloader::{
-    inpod::{self, env::CliError},
-    options::Options,
-    telemetry,
+    cli::{self, CliError},
+    inpod,
+    operator::{self, options::Options},
+    shared::telemetry,
 };
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = match inpod::env::parse_cli(std::env::args_os().collect(), |k| std::env::var(k).ok())
-    {
+    let cli = match cli::parse_cli(std::env::args_os().collect(), |k| std::env::var(k).ok()) {
         Ok(cli) => cli,
         Err(CliError::Clap(e)) => e.exit(),
         Err(CliError::Env(e)) => {
@@ -31,7 +33,7 @@ async fn main() -> std::process::ExitCode {
         eprintln!("kube-reloader: {e}");
         return std::process::ExitCode::from(2);
     }
-    match kube_reloader::operator::main(opts).await {
+    match operator::main(opts).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -5,7 +5,7 @@ mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube_reloader::{csi, hash};
+use kube_reloader::operator::{model::hash, watch::csi};
 use serde_json::{Value, json};
 use support::{TestNs, WAIT, kubectl, repo_root, start_operator, wait_for};
 

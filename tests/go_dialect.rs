@@ -7,7 +7,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use kube_reloader::go_regex::anchored;
+use kube_reloader::shared::go::regexp::anchored;
 
 /// Pieces items are made of: Go syntax the regex crate reads differently or not at all,
 /// and characters that could break out of the anchoring.

@@ -6,10 +6,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use kube_reloader::{
-    annotations::{AnnotationKeys, NamePatterns, WorkloadRules, parse_go_duration},
-    go_regex, hash,
-    kinds::ConfigKind,
-    strategy::{convert_to_env_var_name, env_var_name},
+    operator::{
+        apply::markers::{convert_to_env_var_name, env_var_name},
+        model::{
+            annotations::{AnnotationKeys, NamePatterns, WorkloadRules},
+            hash,
+            kinds::ConfigKind,
+        },
+    },
+    shared::go::{parse_go_duration, regexp},
 };
 use proptest::prelude::*;
 
@@ -196,7 +201,7 @@ proptest! {
         names in prop::collection::vec("[a-z0-9.&~#-]{1,10}", 8),
     ) {
         let p = NamePatterns::parse(&item);
-        if let Some(re) = go_regex::anchored(&item).ok().and_then(|r| regex::Regex::new(&r).ok()) {
+        if let Some(re) = regexp::anchored(&item).ok().and_then(|r| regex::Regex::new(&r).ok()) {
             for name in names.iter().chain([&item]) {
                 prop_assert_eq!(p.matches(name), re.is_match(name), "item {:?}, name {:?}", item, name);
             }
@@ -215,7 +220,7 @@ proptest! {
         let item = item.replace(',', "");
         prop_assume!(!item.trim().is_empty() && !item.starts_with(['*', '+', '?', '{']));
         let p = NamePatterns::parse(&item);
-        match go_regex::translate_alone(item.trim()) {
+        match regexp::translate_alone(item.trim()) {
             Err(_) => {
                 for name in names.iter().chain([&item]) {
                     prop_assert!(!p.matches(name), "invalid {:?} matched {:?}", item, name);

@@ -11,7 +11,7 @@ use k8s_openapi::{
     ByteString,
     api::{apps::v1::Deployment, core::v1::ConfigMap},
 };
-use kube_reloader::hash;
+use kube_reloader::operator::model::hash;
 use serde_json::{Value, json};
 use support::{TestNs, WAIT, cm_hash, start_operator, wait_env_value, wait_for, warnings};
 

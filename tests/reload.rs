@@ -10,7 +10,7 @@ use k8s_openapi::api::{
     batch::v1::{CronJob, Job},
     core::v1::{ConfigMap, Secret},
 };
-use kube_reloader::strategy::ReloadSource;
+use kube_reloader::operator::apply::markers::ReloadSource;
 use serde_json::json;
 use support::{
     Refusal, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, deployment, env_of, job_env,

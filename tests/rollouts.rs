@@ -4,7 +4,7 @@ mod support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, PostParams};
-use kube_reloader::{hash, watch::rollout_resource};
+use kube_reloader::operator::{model::hash, watch::rollout_resource};
 use serde_json::{Value, json};
 use support::{TestNs, WAIT, kubectl, repo_root, start_operator, wait_for};
 

@@ -5,8 +5,8 @@
 mod support;
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
-use kube_reloader::{
-    kinds::{ConfigKey, ConfigKind},
+use kube_reloader::operator::{
+    model::kinds::{ConfigKey, ConfigKind},
     state::{self, NAME_PREFIX, State},
 };
 use serde_json::json;

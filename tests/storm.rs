@@ -14,7 +14,7 @@ use k8s_openapi::{
         core::v1::{ConfigMap, Secret},
     },
 };
-use kube_reloader::hash;
+use kube_reloader::operator::model::hash;
 use serde_json::{Value, json};
 use support::{TestNs, cm_hash, configmap_refs, start_operator, wait_env_value};
 

@@ -12,7 +12,7 @@ use k8s_openapi::api::{
     batch::v1::{CronJob, Job},
     core::v1::{ConfigMap, PodSpec},
 };
-use kube_reloader::strategy::ReloadSource;
+use kube_reloader::operator::apply::markers::ReloadSource;
 use serde_json::{Value, json};
 use support::{TestNs, WAIT, cm_hash, deployment, start_operator, wait_for, wait_job_recreated};
 

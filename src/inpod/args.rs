@@ -5,7 +5,7 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Subcommand};
 
-use crate::cli::go_duration;
+use crate::shared::go::go_duration;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
@@ -202,13 +202,6 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("kube-reloader").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn no_subcommand_is_the_operator() {
-        let cli = parse(&["--namespaces=x"]).unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(crate::cli::items(&cli.operator.namespaces), ["x"]);
     }
 
     #[test]

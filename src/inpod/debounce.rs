@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::files::ContentHash;
-use crate::limits::backoff;
+use crate::shared::backoff::backoff;
 
 /// A trailing debounce: due `window` after the last change, but never later than
 /// `max_delay` after the first one of the burst.

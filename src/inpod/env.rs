@@ -11,12 +11,6 @@
 //! The variables become flags, so they are validated exactly as flags are; arguments given
 //! on the command line follow them (and win, a repeated flag taking its last value).
 
-use std::ffi::OsString;
-
-use clap::Parser;
-
-use crate::cli::Cli;
-
 /// The subcommand and flags the environment asks for; `None`: run the operator.
 pub fn args_from_env(get: impl Fn(&str) -> Option<String>) -> Option<Result<Vec<String>, String>> {
     let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
@@ -86,57 +80,19 @@ fn config_reloader_args(
     Ok(args)
 }
 
-/// Why the command line could not be used.
-#[derive(Debug)]
-pub enum CliError {
-    /// clap's own (usage, help, version): printed and exited as clap does.
-    Clap(clap::Error),
-    /// The environment's settings are incomplete.
-    Env(String),
-}
-
-/// Parses `argv` (program name first); with no subcommand, the environment may choose one.
-pub fn parse_cli(
-    argv: Vec<OsString>,
-    get: impl Fn(&str) -> Option<String>,
-) -> Result<Cli, CliError> {
-    let direct = Cli::try_parse_from(&argv);
-    if let Ok(cli) = &direct
-        && cli.command.is_some()
-    {
-        return direct.map_err(CliError::Clap);
-    }
-    match args_from_env(get) {
-        None => direct.map_err(CliError::Clap),
-        Some(Err(e)) => Err(CliError::Env(e)),
-        Some(Ok(mode)) => {
-            let program = argv
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "kube-reloader".into());
-            let rest = argv.into_iter().skip(1);
-            let argv = std::iter::once(program)
-                .chain(mode.into_iter().map(OsString::from))
-                .chain(rest);
-            Cli::try_parse_from(argv).map_err(CliError::Clap)
-        }
-    }
+/// An environment of exactly `pairs`, for tests.
+#[cfg(test)]
+pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let m: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| m.get(k).cloned()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-    use crate::inpod::args::Command;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use super::{env_of as env, *};
 
     fn args(pairs: &[(&str, &str)]) -> Option<Result<Vec<String>, String>> {
         args_from_env(env(pairs))
@@ -228,58 +184,5 @@ mod tests {
         assert!(a.unwrap().unwrap().contains(&"--signal=SIGUSR1".to_owned()));
         let e = args(&[("CONFIG_DIR", "/c")]).unwrap().unwrap_err();
         assert!(e.contains("PROCESS_NAME"), "{e}");
-    }
-
-    fn cli(argv: &[&str], pairs: &[(&str, &str)]) -> Result<Cli, CliError> {
-        let argv = argv.iter().map(OsString::from).collect();
-        parse_cli(argv, env(pairs))
-    }
-
-    #[test]
-    fn the_environment_picks_the_mode_only_without_a_subcommand() {
-        let cm = [
-            ("RELOADER_CONFIGMAP", "app"),
-            ("RELOADER_PATH", "/cfg"),
-            ("POD_NAMESPACE", "x"),
-        ];
-        let c = cli(&["kube-reloader", "--http-addr=:8080"], &cm).unwrap();
-        let Some(Command::Sidecar(s)) = c.command else {
-            panic!("{:?}", c.command)
-        };
-        assert_eq!(s.objects.configmaps, ["app"]);
-        assert_eq!(
-            s.looping.http_addr, ":8080",
-            "command-line flags go to the mode"
-        );
-        let c = cli(&["kube-reloader", "--dir=/other"], &cm).unwrap();
-        let Some(Command::Sidecar(s)) = c.command else {
-            panic!("{:?}", c.command)
-        };
-        assert_eq!(
-            s.objects.dir.to_str(),
-            Some("/other"),
-            "and win over the variables"
-        );
-
-        let c = cli(&["kube-reloader", "watch-dir", "--dir=/d"], &cm).unwrap();
-        assert!(
-            matches!(c.command, Some(Command::WatchDir(_))),
-            "an explicit subcommand wins"
-        );
-
-        let c = cli(&["kube-reloader", "--namespaces=a"], &[]).unwrap();
-        assert!(c.command.is_none());
-        assert_eq!(crate::cli::items(&c.operator.namespaces), ["a"]);
-
-        let e = cli(&["kube-reloader"], &[("CONFIG_DIR", "/c")]).unwrap_err();
-        assert!(
-            matches!(e, CliError::Env(ref m) if m.contains("PROCESS_NAME")),
-            "{e:?}"
-        );
-        let e = cli(&["kube-reloader", "--namespaces=a"], &cm).unwrap_err();
-        assert!(
-            matches!(e, CliError::Clap(_)),
-            "operator flags do not mix with in-pod env"
-        );
     }
 }

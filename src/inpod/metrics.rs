@@ -116,7 +116,7 @@ impl InPodMetrics {
     }
 
     pub fn encode(&self) -> String {
-        crate::metrics::encode_registry(&self.registry)
+        crate::shared::http::encode_registry(&self.registry)
     }
 }
 

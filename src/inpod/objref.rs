@@ -80,11 +80,11 @@ pub fn parse(kind: Kind, s: &str, default_ns: Option<&str>) -> Result<ObjectRef,
 }
 
 /// The namespace for names given without one: `--namespace`, else the pod's
-/// (`operator::pod_namespace`). A blank `--namespace` means none at all.
+/// (`shared::kube::pod_namespace`). A blank `--namespace` means none at all.
 pub fn default_namespace(flag: Option<&str>) -> Option<String> {
     match flag {
         Some(ns) => Some(ns.trim().to_owned()).filter(|s| !s.is_empty()),
-        None => crate::operator::pod_namespace(),
+        None => crate::shared::kube::pod_namespace(),
     }
 }
 

@@ -12,7 +12,7 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
-use crate::limits::backoff;
+use crate::shared::backoff::backoff;
 
 /// Plain HTTP needs no TLS roots (a distroless image may have none).
 #[derive(Clone)]

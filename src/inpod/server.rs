@@ -31,7 +31,7 @@ async fn ready(State(m): State<InPodMetrics>) -> (StatusCode, &'static str) {
 
 async fn metrics(State(m): State<InPodMetrics>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        [(header::CONTENT_TYPE, crate::shared::http::CONTENT_TYPE)],
         m.encode(),
     )
 }
@@ -41,7 +41,7 @@ pub async fn bind(addr: &str) -> Result<Option<tokio::net::TcpListener>, String>
     if addr.is_empty() || addr == "0" {
         return Ok(None);
     }
-    let addr = crate::http::bind_addr(addr);
+    let addr = crate::shared::http::bind_addr(addr);
     let l = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("--http-addr {addr}: {e}"))?;

@@ -9,7 +9,7 @@ use kube::{Api, Client, runtime::watcher};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use crate::watch::Step;
+use crate::shared::watcher::Step;
 
 use super::{
     files::{self, Files},
@@ -57,7 +57,7 @@ async fn run<K>(
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
     let cfg = watcher::Config::default().fields(&fields);
-    let mut stream = std::pin::pin!(crate::watch::events(api, cfg));
+    let mut stream = std::pin::pin!(crate::shared::watcher::events(api, cfg));
     // Whether the (re)list in progress has shown the object.
     let mut listed = false;
     while let Some(ev) = stream.next().await {

@@ -23,7 +23,10 @@ use kube::{
     api::{ListParams, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use kube_reloader::{cli::Cli, health::Readiness, http, metrics::Metrics, options::Options};
+use kube_reloader::{
+    cli::Cli,
+    operator::{health::Readiness, http, metrics::Metrics, options::Options},
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub fn repo_root() -> &'static Path {
@@ -594,7 +597,7 @@ pub fn container_env(
 /// Stakater's hash of a ConfigMap whose only entry is `k: value` (the tests' configs).
 pub fn cm_hash(value: &str) -> String {
     let data = std::collections::BTreeMap::from([("k".to_owned(), value.to_owned())]);
-    kube_reloader::hash::configmap_hash(Some(&data), None).to_string()
+    kube_reloader::operator::model::hash::configmap_hash(Some(&data), None).to_string()
 }
 
 /// Stakater's hash of Secret data given as plain text.
@@ -608,7 +611,7 @@ pub fn secret_hash(pairs: &[(&str, &str)]) -> String {
             )
         })
         .collect();
-    kube_reloader::hash::secret_hash(Some(&raw)).to_string()
+    kube_reloader::operator::model::hash::secret_hash(Some(&raw)).to_string()
 }
 
 /// The value of env var `var` on a Job's first container.
@@ -668,8 +671,9 @@ pub async fn wait_marker(ns: &TestNs, name: &str, var: &str) -> String {
 /// `last-reloaded-from`.
 pub fn recorded_hash(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
     let ann = d.spec.template.metadata.as_ref()?.annotations.as_ref()?;
-    let source = ann.get(kube_reloader::annotations::LAST_RELOADED_FROM)?;
-    let source: kube_reloader::strategy::ReloadSource = serde_json::from_str(source).ok()?;
+    let source = ann.get(kube_reloader::operator::model::annotations::LAST_RELOADED_FROM)?;
+    let source: kube_reloader::operator::apply::markers::ReloadSource =
+        serde_json::from_str(source).ok()?;
     Some(source.hash)
 }
 

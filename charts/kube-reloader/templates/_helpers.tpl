@@ -132,7 +132,7 @@ reloader.namespaces, de-duplicated and sorted (as stakater's chart). Empty in gl
 {{- toJson $out }}
 {{- end }}
 
-{{- /* The Secrets holding Job re-creations in progress (src/apply/job_records.rs). */ -}}
+{{- /* The Secrets holding Job re-creations in progress (src/operator/apply/job_records.rs). */ -}}
 {{- define "kube-reloader.jobRecordNames" -}}
 {{- $out := list }}
 {{- range $i := until 16 }}{{ $out = append $out (printf "kube-reloader-jobs-%02d" $i) }}{{ end }}

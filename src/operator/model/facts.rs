@@ -1,0 +1,249 @@
+//! What the caches keep of each object: a config as its hash and flags (`ConfigEntry`), a
+//! workload as `WorkloadFacts`, built here from the object: only what reload decisions and
+//! idempotence checks need. Specs, status and managedFields are dropped as soon as an
+//! event arrives.
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{DaemonSet, Deployment, StatefulSet},
+        batch::v1::{CronJob, Job},
+        core::v1::PodTemplateSpec,
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use kube::core::DynamicObject;
+
+use crate::operator::model::{
+    annotations::{AnnotationKeys, LAST_RELOADED_FROM, WorkloadRules},
+    hash::ConfigHash,
+    kinds::{ConfigKind, WorkloadKey, WorkloadKind},
+    references::{PodRefs, pod_refs},
+};
+
+/// What the decision needs from the changed config object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConfigFlags {
+    /// `reloader.stakater.com/ignore` is exactly `"true"`.
+    pub ignore: bool,
+    /// `reloader.stakater.com/match` is exactly `"true"`.
+    pub search_match: bool,
+}
+
+/// What is kept of a ConfigMap or Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub hash: ConfigHash,
+    pub flags: ConfigFlags,
+}
+
+/// A reloader env var found on a container: `STAKATER_*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvMarker {
+    pub container: String,
+    pub var: String,
+    pub value: String,
+}
+
+/// What is kept of a workload.
+#[derive(Clone, Debug)]
+pub struct WorkloadFacts {
+    pub key: WorkloadKey,
+    pub uid: String,
+    pub rules: WorkloadRules,
+    pub refs: PodRefs,
+    pub env_markers: Vec<EnvMarker>,
+    /// The `last-reloaded-from` annotation on the pod template.
+    pub annotation_marker: Option<String>,
+    /// CronJob `spec.suspend`.
+    pub suspended: bool,
+    /// Deployment `spec.paused`.
+    pub paused: bool,
+    /// The `paused-at` annotation: set when kube-reloader paused it (pause-period).
+    pub paused_at: Option<String>,
+    /// Problems in its annotations, reported once per distinct list.
+    pub problems: Vec<String>,
+}
+
+impl WorkloadFacts {
+    pub fn env_value(&self, container: &str, var: &str) -> Option<&str> {
+        self.env_markers
+            .iter()
+            .find(|m| m.container == container && m.var == var)
+            .map(|m| m.value.as_str())
+    }
+
+    /// The config names this workload's reload lists give literally, and whether any item
+    /// is a regex (then it must be checked against every config of its namespace).
+    pub(crate) fn named(&self) -> (Vec<(ConfigKind, String)>, bool) {
+        let mut names = Vec::new();
+        let mut any_regex = false;
+        for src in [&self.rules.metadata, &self.rules.template] {
+            for kind in ConfigKind::ALL {
+                if let Some(p) = src.reload(kind) {
+                    names.extend(p.literals().map(|n| (kind, n.to_owned())));
+                    any_regex |= p.has_regex();
+                }
+            }
+        }
+        (names, any_regex)
+    }
+}
+
+/// Builds facts from a workload's metadata and pod template.
+pub fn from_parts(
+    keys: &AnnotationKeys,
+    kind: WorkloadKind,
+    meta: &ObjectMeta,
+    template: Option<&PodTemplateSpec>,
+    suspended: bool,
+) -> Option<WorkloadFacts> {
+    let key = WorkloadKey {
+        kind,
+        namespace: meta.namespace.clone()?,
+        name: meta.name.clone()?,
+    };
+    let template_annotations = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref());
+    let rules = WorkloadRules::parse(keys, meta.annotations.as_ref(), template_annotations);
+    let spec = template.and_then(|t| t.spec.as_ref());
+    let env_markers = spec
+        .map(|s| {
+            s.containers
+                .iter()
+                .flat_map(|c| {
+                    c.env
+                        .iter()
+                        .flatten()
+                        .filter(|e| e.name.starts_with("STAKATER_"))
+                        .map(move |e| EnvMarker {
+                            container: c.name.clone(),
+                            var: e.name.clone(),
+                            value: e.value.clone().unwrap_or_default(),
+                        })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let problems = rules.problems(keys);
+    Some(WorkloadFacts {
+        key,
+        uid: meta.uid.clone().unwrap_or_default(),
+        refs: spec.map(pod_refs).unwrap_or_default(),
+        env_markers,
+        annotation_marker: template_annotations.and_then(|a| a.get(LAST_RELOADED_FROM).cloned()),
+        suspended,
+        paused: false,
+        paused_at: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(&keys.paused_at))
+            .cloned(),
+        problems,
+        rules,
+    })
+}
+
+pub fn deployment(keys: &AnnotationKeys, d: &Deployment) -> Option<WorkloadFacts> {
+    let t = Some(&d.spec.template);
+    let mut f = from_parts(keys, WorkloadKind::Deployment, &d.metadata, t, false)?;
+    f.paused = d.spec.paused.unwrap_or(false);
+    Some(f)
+}
+
+pub fn statefulset(keys: &AnnotationKeys, s: &StatefulSet) -> Option<WorkloadFacts> {
+    let t = Some(&s.spec.template);
+    from_parts(keys, WorkloadKind::StatefulSet, &s.metadata, t, false)
+}
+
+pub fn daemonset(keys: &AnnotationKeys, d: &DaemonSet) -> Option<WorkloadFacts> {
+    let t = Some(&d.spec.template);
+    from_parts(keys, WorkloadKind::DaemonSet, &d.metadata, t, false)
+}
+
+pub fn cronjob(keys: &AnnotationKeys, c: &CronJob) -> Option<WorkloadFacts> {
+    let t = c.spec.job_template.spec.as_ref().map(|j| &j.template);
+    let suspended = c.spec.suspend.unwrap_or(false);
+    from_parts(keys, WorkloadKind::CronJob, &c.metadata, t, suspended)
+}
+
+pub fn job(keys: &AnnotationKeys, j: &Job) -> Option<WorkloadFacts> {
+    let t = j.spec.as_ref().map(|s| &s.template);
+    from_parts(keys, WorkloadKind::Job, &j.metadata, t, false)
+}
+
+/// An Argo Rollout, read through the dynamic API: only `spec.template` is decoded.
+pub fn rollout(keys: &AnnotationKeys, r: &DynamicObject) -> Option<WorkloadFacts> {
+    let template: Option<PodTemplateSpec> = r
+        .data
+        .get("spec")
+        .and_then(|s| s.get("template"))
+        .and_then(|t| serde_json::from_value(t.clone()).ok());
+    from_parts(
+        keys,
+        WorkloadKind::Rollout,
+        &r.metadata,
+        template.as_ref(),
+        false,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::model::kinds::ConfigKind;
+    use serde_json::json;
+
+    #[test]
+    fn deployment_facts_keep_rules_refs_and_markers() {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "app", "namespace": "ns", "uid": "u1",
+                         "annotations": {"reloader.stakater.com/auto": "true"}},
+            "spec": {
+                "selector": {},
+                "template": {
+                    "metadata": {"annotations": {LAST_RELOADED_FROM: "{}"}},
+                    "spec": {"containers": [{
+                        "name": "c",
+                        "envFrom": [{"configMapRef": {"name": "cfg"}}],
+                        "env": [{"name": "STAKATER_CFG_CONFIGMAP", "value": "abc"},
+                                {"name": "OTHER", "value": "x"}]
+                    }]}
+                }
+            }
+        }))
+        .unwrap();
+        let f = deployment(&AnnotationKeys::default(), &d).unwrap();
+        assert_eq!(f.key.name, "app");
+        assert_eq!(f.uid, "u1");
+        assert!(f.refs.find(ConfigKind::ConfigMap, "cfg").is_some());
+        assert_eq!(f.env_markers.len(), 1);
+        assert_eq!(f.env_value("c", "STAKATER_CFG_CONFIGMAP"), Some("abc"));
+        assert_eq!(f.annotation_marker.as_deref(), Some("{}"));
+        assert!(f.rules.metadata.auto.is_some());
+    }
+
+    #[test]
+    fn suspended_cronjob_and_rollout_template() {
+        let c: CronJob = serde_json::from_value(json!({
+            "metadata": {"name": "cj", "namespace": "ns"},
+            "spec": {"schedule": "* * * * *", "suspend": true, "jobTemplate": {"spec": {"template": {
+                "spec": {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "s"}}]}]}
+            }}}}
+        }))
+        .unwrap();
+        let f = cronjob(&AnnotationKeys::default(), &c).unwrap();
+        assert!(f.suspended);
+        assert!(f.refs.find(ConfigKind::Secret, "s").is_some());
+
+        let r: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "ro", "namespace": "ns"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c",
+                "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]}]}}}
+        }))
+        .unwrap();
+        let f = rollout(&AnnotationKeys::default(), &r).unwrap();
+        assert!(f.refs.find(ConfigKind::ConfigMap, "cm").is_some());
+    }
+}

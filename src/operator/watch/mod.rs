@@ -1,0 +1,520 @@
+//! Watches turned into compact observations: each object is reduced (configs to a hash,
+//! workloads to facts) the moment it arrives and sent to the engine; nothing else is kept.
+
+pub mod csi;
+
+use self::csi::{StatusKey, StatusObs};
+use crate::shared::{
+    kube::api_served,
+    watcher::{Step, events, reason, refused},
+};
+use std::fmt::Debug;
+
+use futures::StreamExt;
+use k8s_openapi::{
+    NamespaceResourceScope,
+    api::{
+        apps::v1::{DaemonSet, Deployment, StatefulSet},
+        batch::v1::{CronJob, Job},
+        core::v1::{ConfigMap, Namespace, Secret},
+    },
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ApiResource, DynamicObject, GroupVersionKind},
+    runtime::watcher,
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::operator::{
+    metrics::Metrics,
+    model::{
+        annotations::AnnotationKeys,
+        facts::{self, ConfigEntry, ConfigFlags, WorkloadFacts},
+        hash,
+        kinds::{ConfigKey, ConfigKind, WorkloadKey},
+    },
+    options::Options,
+};
+
+/// The key of anything the engine caches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ObjKey {
+    Config(ConfigKey),
+    Workload(WorkloadKey),
+    /// A namespace selected by `--namespace-selector`.
+    Namespace(String),
+    /// A CSI SecretProviderClass (for its ignore and match annotations).
+    CsiClass(ConfigKey),
+    CsiStatus(StatusKey),
+}
+
+impl ObjKey {
+    pub fn namespace(&self) -> &str {
+        match self {
+            ObjKey::Config(k) => &k.namespace,
+            ObjKey::Workload(k) => &k.namespace,
+            ObjKey::Namespace(n) => n,
+            ObjKey::CsiClass(k) => &k.namespace,
+            ObjKey::CsiStatus(k) => &k.namespace,
+        }
+    }
+}
+
+/// One reduced object.
+#[derive(Debug)]
+pub enum Obs {
+    Config(ConfigKey, ConfigEntry),
+    Workload(Box<WorkloadFacts>),
+    Namespace(String),
+    CsiClass(ConfigKey, ConfigFlags),
+    CsiStatus(StatusObs),
+}
+
+impl Obs {
+    pub fn key(&self) -> ObjKey {
+        match self {
+            Obs::Config(k, _) => ObjKey::Config(k.clone()),
+            Obs::Workload(f) => ObjKey::Workload(f.key.clone()),
+            Obs::Namespace(n) => ObjKey::Namespace(n.clone()),
+            Obs::CsiClass(k, _) => ObjKey::CsiClass(k.clone()),
+            Obs::CsiStatus(s) => ObjKey::CsiStatus(s.key.clone()),
+        }
+    }
+}
+
+/// What a watch stream tells the engine. `stream` identifies the watch (one per
+/// resource and namespace scope) so a relist can be diffed against what it listed before.
+#[derive(Debug)]
+pub enum WatchMsg {
+    /// A (re)list starts.
+    Init {
+        stream: usize,
+    },
+    /// An object of the (re)list.
+    InitApply {
+        stream: usize,
+        obs: Obs,
+    },
+    /// The (re)list is complete: objects of this stream not listed are gone.
+    InitDone {
+        stream: usize,
+    },
+    Apply {
+        stream: usize,
+        obs: Obs,
+    },
+    Delete {
+        stream: usize,
+        namespace: Option<String>,
+        name: String,
+    },
+    /// The API refused the watch (forbidden or not served); it retries with backoff.
+    Refused {
+        stream: usize,
+        why: String,
+    },
+}
+
+/// Which objects a stream covers, so a relist knows what it may declare gone.
+#[derive(Clone, Debug)]
+pub struct StreamScope {
+    pub what: Watched,
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watched {
+    Namespaces,
+    Config(ConfigKind),
+    Workload(crate::operator::model::kinds::WorkloadKind),
+    CsiClasses,
+    CsiStatuses,
+}
+
+impl Watched {
+    /// Stakater's `resource_type` label, for the kinds stakater watches itself.
+    pub fn stakater_resource(&self) -> Option<&'static str> {
+        match self {
+            Watched::Namespaces => Some("namespaces"),
+            Watched::Config(k) => Some(k.stakater_resource()),
+            Watched::CsiStatuses => Some(ConfigKind::SecretProviderClass.stakater_resource()),
+            Watched::Workload(_) | Watched::CsiClasses => None,
+        }
+    }
+
+    /// The kind of object the stream watches (for logs, `/ready` and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Watched::Namespaces => "Namespace",
+            Watched::Config(k) => k.as_str(),
+            Watched::Workload(k) => k.as_str(),
+            Watched::CsiClasses => "SecretProviderClass",
+            Watched::CsiStatuses => "SecretProviderClassPodStatus",
+        }
+    }
+}
+
+impl StreamScope {
+    /// The key of an object of this stream, from its namespace and name.
+    pub fn key_of(&self, namespace: Option<String>, name: String) -> Option<ObjKey> {
+        Some(match self.what {
+            Watched::Namespaces => ObjKey::Namespace(name),
+            Watched::Config(kind) => ObjKey::Config(ConfigKey {
+                kind,
+                namespace: namespace?,
+                name,
+            }),
+            Watched::Workload(kind) => ObjKey::Workload(WorkloadKey {
+                kind,
+                namespace: namespace?,
+                name,
+            }),
+            Watched::CsiClasses => ObjKey::CsiClass(ConfigKey {
+                kind: ConfigKind::SecretProviderClass,
+                namespace: namespace?,
+                name,
+            }),
+            Watched::CsiStatuses => ObjKey::CsiStatus(StatusKey {
+                namespace: namespace?,
+                name,
+            }),
+        })
+    }
+
+    pub fn covers(&self, key: &ObjKey) -> bool {
+        let ns_ok = self
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| ns == key.namespace());
+        ns_ok
+            && match (self.what, key) {
+                (Watched::Config(k), ObjKey::Config(c)) => c.kind == k,
+                (Watched::Workload(k), ObjKey::Workload(w)) => w.kind == k,
+                (Watched::Namespaces, ObjKey::Namespace(_)) => true,
+                (Watched::CsiClasses, ObjKey::CsiClass(_)) => true,
+                (Watched::CsiStatuses, ObjKey::CsiStatus(_)) => true,
+                _ => false,
+            }
+    }
+}
+
+fn config_key(kind: ConfigKind, meta: &kube::core::ObjectMeta) -> Option<ConfigKey> {
+    Some(ConfigKey {
+        kind,
+        namespace: meta.namespace.clone()?,
+        name: meta.name.clone()?,
+    })
+}
+
+/// The ignore and match annotations of a config object (exactly `"true"`, as stakater).
+fn config_flags(keys: &AnnotationKeys, meta: &kube::core::ObjectMeta) -> ConfigFlags {
+    let ann = meta.annotations.as_ref();
+    let is_true = |k: &str| ann.and_then(|a| a.get(k)).is_some_and(|v| v == "true");
+    ConfigFlags {
+        ignore: is_true(&keys.ignore),
+        search_match: is_true(&keys.search_match),
+    }
+}
+
+fn config_obs(
+    keys: &AnnotationKeys,
+    kind: ConfigKind,
+    meta: &kube::core::ObjectMeta,
+    h: hash::ConfigHash,
+) -> Option<Obs> {
+    let entry = ConfigEntry {
+        hash: h,
+        flags: config_flags(keys, meta),
+    };
+    Some(Obs::Config(config_key(kind, meta)?, entry))
+}
+
+/// Where the watch tasks send their observations, and count their errors.
+#[derive(Clone)]
+pub struct Sink {
+    pub tx: mpsc::Sender<WatchMsg>,
+    pub metrics: Metrics,
+}
+
+/// Spawns one watch task per (resource, namespace) and returns the scopes by stream id.
+pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamScope> {
+    let rollouts = opts.argo_rollouts
+        && api_served(
+            client,
+            "argoproj.io/v1alpha1",
+            &["rollouts"],
+            "--is-Argo-Rollouts",
+        )
+        .await;
+    let csi = opts
+        .watched_configs
+        .contains(&ConfigKind::SecretProviderClass)
+        && csi::installed(client).await;
+    let namespaces: Vec<Option<String>> = if opts.namespaces.is_empty() {
+        vec![None]
+    } else {
+        opts.namespaces.iter().cloned().map(Some).collect()
+    };
+    let mut scopes = Vec::new();
+    // Global mode only, as in stakater: the selected namespaces, by label, server-side.
+    if let (None, Some(sel)) = (&namespaces[0], &opts.namespace_selector) {
+        scopes.push(StreamScope {
+            what: Watched::Namespaces,
+            namespace: None,
+        });
+        let api: Api<Namespace> = Api::all(client.clone());
+        let cfg = watcher::Config::default().labels(sel);
+        spawn_stream(api, "Namespace".into(), cfg, 0, tx.clone(), |n| {
+            n.metadata.name.map(Obs::Namespace)
+        });
+    }
+    for ns in &namespaces {
+        // Streaming lists (WatchList): the initial state arrives object by object on a
+        // watch instead of as 500-object pages, so the list never sits in memory at once.
+        let cfg = watcher::Config::default().streaming_lists();
+        let cfg_labels = match &opts.resource_label_selector {
+            Some(sel) => cfg.clone().labels(sel),
+            None => cfg.clone(),
+        };
+        // SecretProviderClasses are watched below, as two streams.
+        let core_kinds = opts
+            .watched_configs
+            .iter()
+            .filter(|k| **k != ConfigKind::SecretProviderClass);
+        for kind in core_kinds {
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::Config(*kind),
+                namespace: ns.clone(),
+            });
+            let keys = opts.keys.clone();
+            match kind {
+                ConfigKind::ConfigMap => spawn_one::<ConfigMap, _>(
+                    client,
+                    ns,
+                    cfg_labels.clone(),
+                    id,
+                    tx.clone(),
+                    move |cm| {
+                        // Our own state shards are not config: tracking them would make
+                        // every flush a change to flush again.
+                        if crate::operator::state::is_state_object(&cm.metadata) {
+                            return None;
+                        }
+                        config_obs(
+                            &keys,
+                            ConfigKind::ConfigMap,
+                            &cm.metadata,
+                            hash::of_configmap(&cm),
+                        )
+                    },
+                ),
+                ConfigKind::Secret => spawn_one::<Secret, _>(
+                    client,
+                    ns,
+                    cfg_labels.clone(),
+                    id,
+                    tx.clone(),
+                    move |s| {
+                        config_obs(&keys, ConfigKind::Secret, &s.metadata, hash::of_secret(&s))
+                    },
+                ),
+                ConfigKind::SecretProviderClass => {}
+            }
+        }
+        if csi {
+            let keys = opts.keys.clone();
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::CsiClasses,
+                namespace: ns.clone(),
+            });
+            let api = dynamic_api(client, ns, &csi::class_resource());
+            spawn_stream(
+                api,
+                "SecretProviderClass".into(),
+                cfg.clone(),
+                id,
+                tx.clone(),
+                move |o| {
+                    let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
+                    Some(Obs::CsiClass(key, config_flags(&keys, &o.metadata)))
+                },
+            );
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::CsiStatuses,
+                namespace: ns.clone(),
+            });
+            let api = dynamic_api(client, ns, &csi::status_resource());
+            spawn_stream(
+                api,
+                "SecretProviderClassPodStatus".into(),
+                cfg.clone(),
+                id,
+                tx.clone(),
+                |o| csi::status_obs(&o).map(Obs::CsiStatus),
+            );
+        }
+        use crate::operator::model::kinds::WorkloadKind as W;
+        let keys = opts.keys.clone();
+        let mut add = |kind: W| {
+            let id = scopes.len();
+            scopes.push(StreamScope {
+                what: Watched::Workload(kind),
+                namespace: ns.clone(),
+            });
+            id
+        };
+        let (k1, k2, k3, k4, k5) = (keys.clone(), keys.clone(), keys.clone(), keys.clone(), keys);
+        let id = add(W::Deployment);
+        spawn_one::<Deployment, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+            facts::deployment(&k1, &d).map(|f| Obs::Workload(Box::new(f)))
+        });
+        let id = add(W::StatefulSet);
+        spawn_one::<StatefulSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |s| {
+            facts::statefulset(&k2, &s).map(|f| Obs::Workload(Box::new(f)))
+        });
+        let id = add(W::DaemonSet);
+        spawn_one::<DaemonSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+            facts::daemonset(&k3, &d).map(|f| Obs::Workload(Box::new(f)))
+        });
+        // Ignored kinds are not watched at all: the chart drops their RBAC.
+        let ignored = &opts.decide.ignored_workload_kinds;
+        if !ignored.contains(&W::CronJob) {
+            let id = add(W::CronJob);
+            spawn_one::<CronJob, _>(client, ns, cfg.clone(), id, tx.clone(), move |c| {
+                facts::cronjob(&k4, &c).map(|f| Obs::Workload(Box::new(f)))
+            });
+        }
+        if !ignored.contains(&W::Job) {
+            let id = add(W::Job);
+            spawn_one::<Job, _>(client, ns, cfg.clone(), id, tx.clone(), move |j| {
+                // A Job run by a controller (a CronJob's) is that controller's to roll.
+                let owned = j
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.controller == Some(true));
+                if owned {
+                    None
+                } else {
+                    facts::job(&k5, &j).map(|f| Obs::Workload(Box::new(f)))
+                }
+            });
+        }
+        if rollouts {
+            let id = add(W::Rollout);
+            let k6 = opts.keys.clone();
+            spawn_stream(
+                dynamic_api(client, ns, &rollout_resource()),
+                "Rollout".into(),
+                cfg.clone(),
+                id,
+                tx.clone(),
+                move |r| facts::rollout(&k6, &r).map(|f| Obs::Workload(Box::new(f))),
+            );
+        }
+    }
+    scopes
+}
+
+/// The Argo Rollout resource, read and written as dynamic objects.
+pub fn rollout_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
+        "rollouts",
+    )
+}
+
+fn dynamic_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<DynamicObject> {
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    }
+}
+
+fn spawn_one<K, F>(
+    client: &Client,
+    ns: &Option<String>,
+    cfg: watcher::Config,
+    stream: usize,
+    tx: Sink,
+    reduce: F,
+) where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    F: Fn(K) -> Option<Obs> + Send + 'static,
+{
+    let api: Api<K> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    spawn_stream(api, K::kind(&()).into_owned(), cfg, stream, tx, reduce);
+}
+
+fn spawn_stream<K, F>(
+    api: Api<K>,
+    kind: String,
+    cfg: watcher::Config,
+    stream: usize,
+    sink: Sink,
+    reduce: F,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    F: Fn(K) -> Option<Obs> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut events = events(api, cfg).boxed();
+        while let Some(ev) = events.next().await {
+            let msg = match ev {
+                Ok(Step::Event(watcher::Event::Init)) => Some(WatchMsg::Init { stream }),
+                Ok(Step::Event(watcher::Event::InitDone)) => Some(WatchMsg::InitDone { stream }),
+                Ok(Step::Event(watcher::Event::InitApply(o))) => {
+                    reduce(o).map(|obs| WatchMsg::InitApply { stream, obs })
+                }
+                Ok(Step::Event(watcher::Event::Apply(o))) => {
+                    reduce(o).map(|obs| WatchMsg::Apply { stream, obs })
+                }
+                // The key comes from the metadata and the stream's scope: no need to hash a
+                // deleted config's data or rebuild a deleted workload's facts.
+                Ok(Step::Event(watcher::Event::Delete(o))) => Some(WatchMsg::Delete {
+                    stream,
+                    namespace: o.meta().namespace.clone(),
+                    name: o.name_any(),
+                }),
+                Ok(Step::Expired(e)) => {
+                    sink.metrics.watch_error(&kind, "expired");
+                    tracing::info!(%kind, error = %e, "watch expired; listing again");
+                    None
+                }
+                Err(e) if refused(&e) => {
+                    sink.metrics.watch_error(&kind, "refused");
+                    tracing::warn!(%kind, error = %e, "the API refuses this watch; the other kinds go on, this one retries with backoff");
+                    Some(WatchMsg::Refused {
+                        stream,
+                        why: e.to_string(),
+                    })
+                }
+                Err(e) => {
+                    sink.metrics.watch_error(&kind, reason(&e));
+                    tracing::warn!(%kind, error = %e, "watch error; retrying with backoff");
+                    None
+                }
+            };
+            if let Some(msg) = msg
+                && sink.tx.send(msg).await.is_err()
+            {
+                return; // the engine stopped
+            }
+        }
+    });
+}
