@@ -23,7 +23,7 @@ pub async fn writer(
     refs: Vec<ObjectRef>,
     metrics: InPodMetrics,
 ) -> Result<Writer, Fail> {
-    let client = crate::shared::kube::client().await.map_err(Fail::Run)?;
+    let client = (crate::shared::kube::client().await).map_err(|e| Fail::Run(e.to_string()))?;
     let modes = (a.file_mode, a.secret_file_mode);
     Ok(Writer::start(&client, refs, a.dir.clone(), modes, metrics))
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use kube::Client;
 use tokio::sync::{mpsc, watch as cell};
 
-use crate::shared::signals::terminated;
+use crate::shared::{kube::pod_namespace, signals::terminated};
 
 use self::{
     apply::Applier,
@@ -32,7 +32,7 @@ use self::{
     health::Readiness,
     metrics::{Metrics, RestMetrics},
     options::Options,
-    state::configmaps::{self, StateStore, load_state},
+    state::configmaps::{StateStore, load_state},
 };
 
 /// Runs the operator with `client` until `shutdown` completes (then writes in flight are
@@ -47,7 +47,7 @@ pub async fn run(
     report_warnings(&opts, &metrics);
     let opts = Arc::new(opts);
     let mut shutdown = std::pin::pin!(shutdown);
-    let state_namespace = configmaps::resolve_namespace(opts.state_namespace.as_deref());
+    let state_namespace = opts.state_namespace.clone();
     let persist = match state_namespace.clone() {
         Some(ns) => {
             let store = StateStore::new(client.clone(), ns);
@@ -119,31 +119,50 @@ async fn stopped(mut rx: cell::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
+/// Why the operator stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Client(#[from] crate::shared::kube::ClientError),
+    #[error("HTTP server on {addr} stopped: {why}")]
+    Http { addr: String, why: String },
+}
+
 /// The binary's entry: options, client, HTTP server and the operator.
-pub async fn main(opts: Options) -> Result<(), String> {
+pub async fn main(mut opts: Options) -> Result<(), Error> {
+    // Where the state lives: POD_NAMESPACE, then the in-cluster namespace file, then
+    // --state-namespace. The only environment read below `main.rs`.
+    opts.state_namespace = pod_namespace().or(opts.state_namespace.take());
     let metrics = Metrics::new(opts.metrics_by_namespace);
     let client = observed_client(&metrics.rest).await?;
     let (ready_tx, ready_rx) = cell::channel(Readiness::default());
     let addr = opts.http_addr.clone();
     let m = metrics.clone();
-    let server = tokio::spawn(async move { http::serve(&addr, ready_rx, m).await });
+    let server = tokio::spawn({
+        let addr = addr.clone();
+        async move { http::serve(&addr, ready_rx, m).await }
+    });
     tokio::select! {
         () = run(client, opts, ready_tx, metrics, terminated()) => Ok(()),
-        r = server => Err(format!("HTTP server stopped: {r:?}")),
+        r = server => {
+            let why = match r {
+                Ok(Ok(())) => "it returned".to_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            Err(Error::Http { addr, why })
+        }
     }
 }
 
 /// The operator's client: every request counted in `rest_client_*`.
-async fn observed_client(rest: &RestMetrics) -> Result<Client, String> {
-    let fail = |e: kube::Error| format!("cannot build a Kubernetes client: {e}");
-    let config = kube::Config::infer()
-        .await
-        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
+async fn observed_client(rest: &RestMetrics) -> Result<Client, crate::shared::kube::ClientError> {
+    let config = kube::Config::infer().await?;
     let host = config
         .cluster_url
         .authority()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let builder = kube::client::ClientBuilder::try_from(config).map_err(fail)?;
+    let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(builder.with_layer(&rest.layer(host)).build())
 }

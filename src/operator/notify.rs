@@ -95,23 +95,43 @@ impl std::fmt::Debug for Proxy {
 
 const PROXY_FORMS: &str = "expected http://, https:// or socks5://host:port";
 
+/// A proxy URL we cannot use; `url` has any password hidden.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{url:?} is not a URL ({why}); {PROXY_FORMS}")]
+    NotUrl { url: String, why: String },
+    #[error("{url:?}: unsupported proxy scheme; {PROXY_FORMS}")]
+    Scheme { url: String },
+    #[error("{url:?} has no host; {PROXY_FORMS}")]
+    NoHost { url: String },
+    #[error("{url:?} has an invalid port; {PROXY_FORMS}")]
+    Port { url: String },
+    #[error("{url:?}: the user info is not UTF-8")]
+    UserInfo { url: String },
+    #[error("{url:?}: {why}")]
+    Dial { url: String, why: String },
+}
+
 impl Proxy {
     /// Errors show the URL with any password hidden.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let s = &redacted(url);
+    pub fn parse(url: &str) -> Result<Self, ProxyError> {
+        let shown = || redacted(url);
         let uri: Uri = url
             .parse()
-            .map_err(|e| format!("{s:?} is not a URL ({e}); {PROXY_FORMS}"))?;
+            .map_err(|e: http::uri::InvalidUri| ProxyError::NotUrl {
+                url: shown(),
+                why: e.to_string(),
+            })?;
         let (scheme, default_port) = match uri.scheme_str().map(str::to_ascii_lowercase) {
             Some(p) if p == "http" => (ProxyScheme::Http, 80),
             Some(p) if p == "https" => (ProxyScheme::Https, 443),
             Some(p) if p == "socks5" || p == "socks5h" => (ProxyScheme::Socks5, 1080),
-            _ => return Err(format!("{s:?}: unsupported proxy scheme; {PROXY_FORMS}")),
+            _ => return Err(ProxyError::Scheme { url: shown() }),
         };
         let authority = uri
             .authority()
             .filter(|a| !a.host().is_empty())
-            .ok_or_else(|| format!("{s:?} has no host; {PROXY_FORMS}"))?;
+            .ok_or_else(|| ProxyError::NoHost { url: shown() })?;
         let (user_info, host_port) = match authority.as_str().rsplit_once('@') {
             Some((user_info, host_port)) => (Some(user_info), host_port),
             None => (None, authority.as_str()),
@@ -121,12 +141,10 @@ impl Proxy {
             Some("" | ":") => default_port,
             _ => authority
                 .port_u16()
-                .ok_or_else(|| format!("{s:?} has an invalid port; {PROXY_FORMS}"))?,
+                .ok_or_else(|| ProxyError::Port { url: shown() })?,
         };
         let user = user_info
-            .map(|u| {
-                decode_user_info(u).ok_or_else(|| format!("{s:?}: the user info is not UTF-8"))
-            })
+            .map(|u| decode_user_info(u).ok_or_else(|| ProxyError::UserInfo { url: shown() }))
             .transpose()?;
         let tls = if scheme == ProxyScheme::Https {
             "https"
@@ -135,7 +153,10 @@ impl Proxy {
         };
         let dial = format!("{tls}://{}:{port}", authority.host())
             .parse()
-            .map_err(|e| format!("{s:?}: {e}"))?;
+            .map_err(|e: http::uri::InvalidUri| ProxyError::Dial {
+                url: shown(),
+                why: e.to_string(),
+            })?;
         Ok(Proxy { scheme, dial, user })
     }
 
@@ -190,7 +211,7 @@ enum ProxyConnector {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl ProxyConnector {
-    fn new(p: &Proxy) -> Result<Self, String> {
+    fn new(p: &Proxy) -> Result<Self, PostError> {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         let to_proxy = tls()?.https_or_http().enable_http1().wrap_connector(tcp);
@@ -386,14 +407,36 @@ struct ProxyRoute {
 }
 
 fn tls()
--> Result<hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>, String> {
+-> Result<hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>, PostError>
+{
     hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
-        .map_err(|e| format!("cannot load TLS roots for webhooks: {e}"))
+        .map_err(|e| PostError::TlsRoots(e.to_string()))
+}
+
+/// Why a POST of ours could not be made, did not reach its receiver, or was refused.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("cannot load TLS roots for webhooks: {0}")]
+    TlsRoots(String),
+    #[error("invalid URL {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("POST {url}: timed out")]
+    TimedOut { url: String },
+    #[error("POST {url}: {why}")]
+    Unreachable { url: String, why: String },
+    /// It reached the receiver, which answered with something other than 2xx.
+    #[error("POST {url}: HTTP {status}")]
+    Status {
+        url: String,
+        status: http::StatusCode,
+    },
+    #[error("no webhook or alert configured")]
+    NotConfigured,
 }
 
 impl Notifier {
-    pub fn new(alert_proxy: Option<&Proxy>) -> Result<Self, String> {
+    pub fn new(alert_proxy: Option<&Proxy>) -> Result<Self, PostError> {
         let connector = tls()?.https_or_http().enable_http1().build();
         let alert_proxy = match alert_proxy {
             None => None,
@@ -415,26 +458,18 @@ impl Notifier {
     }
 
     /// POSTs `body` directly; any status but 2xx (redirects included) is an error.
-    pub async fn post(&self, url: &str, body: String, content_type: &str) -> Result<(), String> {
-        self.post_any(url, body, content_type)
-            .await?
-            .map_err(|e| e.0)
-    }
-
-    /// POSTs `body` directly: `Err` when it did not reach the receiver, `Ok(Err)` when the
-    /// receiver answered with something other than 2xx.
-    async fn post_any(
-        &self,
-        url: &str,
-        body: String,
-        content_type: &str,
-    ) -> Result<Result<(), Refused>, String> {
+    pub async fn post(&self, url: &str, body: String, content_type: &str) -> Result<(), PostError> {
         let req = request(url, body, content_type)?;
         send(&self.client, req, url).await
     }
 
     /// POSTs an alert, through the alert proxy when one is set.
-    pub async fn alert(&self, url: &str, body: String, content_type: &str) -> Result<(), String> {
+    pub async fn alert(
+        &self,
+        url: &str,
+        body: String,
+        content_type: &str,
+    ) -> Result<(), PostError> {
         let Some(route) = &self.alert_proxy else {
             return self.post(url, body, content_type).await;
         };
@@ -447,17 +482,20 @@ impl Notifier {
             req.headers_mut()
                 .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
         }
-        send(&route.client, req, url).await?.map_err(|e| e.0)
+        send(&route.client, req, url).await
     }
 
     /// `--webhook-url` mode: stakater's fixed body. Only a POST that does not reach the
     /// receiver is an error: stakater never looks at the status.
-    pub async fn webhook(&self, url: &str) -> Result<(), String> {
+    pub async fn webhook(&self, url: &str) -> Result<(), PostError> {
         let body = json!({ "webhook": "update successful" }).to_string();
-        if let Err(Refused(e)) = self.post_any(url, body, "application/json").await? {
-            tracing::warn!(error = %e, "the webhook receiver answered with an error; not retried (as stakater)");
+        match self.post(url, body, "application/json").await {
+            Err(e @ PostError::Status { .. }) => {
+                tracing::warn!(error = %e, "the webhook receiver answered with an error; not retried (as stakater)");
+                Ok(())
+            }
+            other => other,
         }
-        Ok(())
     }
 }
 
@@ -465,36 +503,40 @@ fn request(
     url: &str,
     body: String,
     content_type: &str,
-) -> Result<http::Request<Full<Bytes>>, String> {
+) -> Result<http::Request<Full<Bytes>>, PostError> {
     http::Request::post(url)
         .header(http::header::CONTENT_TYPE, content_type)
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("invalid URL {url:?}: {e}"))
+        .map_err(|e| PostError::Url {
+            url: url.into(),
+            why: e.to_string(),
+        })
 }
 
-/// The receiver answered, but not with 2xx.
-struct Refused(String);
-
-/// `Err`: the POST did not reach the receiver (or timed out); `Ok(Err)`: it answered with
-/// something other than 2xx.
+/// One POST, with a 10 s timeout.
 async fn send<C>(
     client: &Client<C, Full<Bytes>>,
     req: http::Request<Full<Bytes>>,
     url: &str,
-) -> Result<Result<(), Refused>, String>
+) -> Result<(), PostError>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
-        .await
-        .map_err(|_| format!("POST {url}: timed out"))?
-        .map_err(|e| format!("POST {url}: {}", with_causes(&e)))?;
+    let url = url.to_owned();
+    let resp = match tokio::time::timeout(Duration::from_secs(10), client.request(req)).await {
+        Err(_) => return Err(PostError::TimedOut { url }),
+        Ok(Err(e)) => {
+            let why = with_causes(&e);
+            return Err(PostError::Unreachable { url, why });
+        }
+        Ok(Ok(resp)) => resp,
+    };
     let status = resp.status();
     let _ = resp.into_body().collect().await;
-    Ok(match status.is_success() {
+    match status.is_success() {
         true => Ok(()),
-        false => Err(Refused(format!("POST {url}: HTTP {status}"))),
-    })
+        false => Err(PostError::Status { url, status }),
+    }
 }
 
 /// An error and its sources, `a: b: c` (the client's own message alone says little).
@@ -585,6 +627,8 @@ mod tests {
             assert!(Proxy::parse(bad).is_err(), "{bad} accepted");
         }
         let e = Proxy::parse("ftp://user:secret@squid").unwrap_err();
+        assert!(matches!(e, ProxyError::Scheme { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(
             e.contains("ftp://***@squid") && !e.contains("secret"),
             "{e}"

@@ -2,11 +2,18 @@
 
 use kube::Client;
 
+/// No client could be made from the kubeconfig or the service account.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build a Kubernetes client: {0}")]
+    Config(#[from] kube::config::InferConfigError),
+    #[error("cannot build a Kubernetes client: {0}")]
+    Build(#[from] kube::Error),
+}
+
 /// A client from the kubeconfig or the pod's service account (operator and in-pod modes).
-pub async fn client() -> Result<Client, String> {
-    Client::try_default()
-        .await
-        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))
+pub async fn client() -> Result<Client, ClientError> {
+    Ok(Client::try_default().await?)
 }
 
 /// The pod's namespace: POD_NAMESPACE, else the in-cluster namespace file. A blank

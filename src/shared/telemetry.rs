@@ -51,17 +51,25 @@ pub fn parse_format(format: &str) -> Option<LogFormat> {
 
 impl LogSettings {
     /// Both values, or an error naming the flag (the in-pod modes, which stakater lacks).
-    pub fn strict(format: &str, level: &str) -> Result<Self, String> {
-        let level = parse_level(level)
-            .ok_or_else(|| format!("invalid option --log-level: {level:?} (accepted: {LEVELS})"))?;
-        let format = parse_format(format).ok_or_else(|| {
-            format!("invalid option --log-format: {format:?} (accepted: {FORMATS})")
-        })?;
+    pub fn strict(format: &str, level: &str) -> Result<Self, LogError> {
+        let level = parse_level(level).ok_or_else(|| LogError::Level(level.into()))?;
+        let format = parse_format(format).ok_or_else(|| LogError::Format(format.into()))?;
         Ok(LogSettings { format, level })
     }
 }
 
-pub fn init(settings: LogSettings) -> Result<(), String> {
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("invalid option --log-level: {0:?} (accepted: {LEVELS})")]
+    Level(String),
+    #[error("invalid option --log-format: {0:?} (accepted: {FORMATS})")]
+    Format(String),
+    /// A global subscriber is set already.
+    #[error("cannot set up logging: {0}")]
+    Init(String),
+}
+
+pub fn init(settings: LogSettings) -> Result<(), LogError> {
     let level = settings.level;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},kube_reloader={level}")));
@@ -75,7 +83,7 @@ pub fn init(settings: LogSettings) -> Result<(), String> {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     }
-    .map_err(|e| e.to_string())
+    .map_err(|e| LogError::Init(e.to_string()))
 }
 
 #[cfg(test)]
@@ -93,9 +101,9 @@ mod tests {
 
     #[test]
     fn strict_settings_name_the_flag() {
-        let e = LogSettings::strict("", "loud").unwrap_err();
+        let e = LogSettings::strict("", "loud").unwrap_err().to_string();
         assert!(e.contains("--log-level") && e.contains("\"loud\""), "{e}");
-        let e = LogSettings::strict("xml", "info").unwrap_err();
+        let e = LogSettings::strict("xml", "info").unwrap_err().to_string();
         assert!(e.contains("--log-format") && e.contains(FORMATS), "{e}");
         let s = LogSettings::strict("json", "debug").unwrap();
         assert_eq!((s.format, s.level), (LogFormat::Json, "debug"));

@@ -25,7 +25,7 @@ use crate::operator::{
         facts::WorkloadFacts,
         kinds::{ConfigKey, WorkloadKey, WorkloadKind},
     },
-    notify::{Notifier, alert_body, alert_text},
+    notify::{Notifier, PostError, alert_body, alert_text},
     options::Options,
 };
 
@@ -108,7 +108,7 @@ pub struct Applier {
     /// Where Job re-creations are recorded (the state namespace), if state is persisted.
     job_records: Option<job_records::JobRecords>,
     /// Built only when a webhook or alerts are configured.
-    notifier: Option<Result<Notifier, String>>,
+    notifier: Option<Result<Notifier, PostError>>,
     recorder: Recorder,
     opts: Arc<Options>,
     metrics: Metrics,
@@ -125,7 +125,7 @@ impl Applier {
     ) -> Self {
         let reporter = Reporter {
             controller: "kube-reloader".into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance: opts.pod_name.clone(),
         };
         let wanted = opts.webhook_url.is_some() || opts.alert.is_some();
         let proxy = opts.alert.as_ref().and_then(|a| a.proxy.as_ref());
@@ -163,11 +163,11 @@ impl Applier {
         }
     }
 
-    fn notifier(&self) -> Result<&Notifier, String> {
+    fn notifier(&self) -> Result<&Notifier, PostError> {
         match &self.notifier {
             Some(Ok(n)) => Ok(n),
             Some(Err(e)) => Err(e.clone()),
-            None => Err("no webhook or alert configured".into()),
+            None => Err(PostError::NotConfigured),
         }
     }
 

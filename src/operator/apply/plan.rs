@@ -5,7 +5,6 @@ use crate::operator::{
     apply::markers::{Marker, ReloadSource, ReloadStrategy, env_var_name},
     decide::{Reason, target_container},
     model::{facts::WorkloadFacts, hash::ConfigHash, kinds::ConfigKey},
-    options::Options,
 };
 
 /// A reload waiting for its workload.
@@ -30,7 +29,7 @@ pub fn delete_marker_hash() -> ConfigHash {
 }
 
 pub fn plan(
-    opts: &Options,
+    strategy: ReloadStrategy,
     facts: &WorkloadFacts,
     items: &[PendingItem],
     current_hash: impl Fn(&ConfigKey) -> Option<ConfigHash>,
@@ -59,7 +58,7 @@ pub fn plan(
             None if item.deleted => None,
             None => continue, // deleted since; a delete item covers it if wanted
         };
-        match opts.strategy {
+        match strategy {
             ReloadStrategy::EnvVars => {
                 let var = env_var_name(key.kind, &key.name);
                 let present = facts.env_value(container, &var);
@@ -105,20 +104,11 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        cli::Cli,
-        operator::model::{
-            facts::EnvMarker,
-            kinds::{ConfigKind, WorkloadKey, WorkloadKind},
-            references::{ConfigRef, PodRefs},
-        },
+    use crate::operator::model::{
+        facts::EnvMarker,
+        kinds::{ConfigKind, WorkloadKey, WorkloadKind},
+        references::{ConfigRef, PodRefs},
     };
-    use clap::Parser;
-
-    fn opts(strategy: &str) -> Options {
-        let cli = Cli::try_parse_from(["x", &format!("--reload-strategy={strategy}")]).unwrap();
-        Options::from_args(&cli.operator).unwrap()
-    }
 
     fn cm(name: &str) -> ConfigKey {
         ConfigKey {
@@ -173,7 +163,7 @@ mod tests {
     fn env_marker_on_the_referencing_container_and_idempotent() {
         let h = ConfigHash::empty();
         let w = plan(
-            &opts("env-vars"),
+            ReloadStrategy::EnvVars,
             &facts(&[]),
             &[item("used", Reason::Auto, false)],
             |_| Some(h),
@@ -187,7 +177,7 @@ mod tests {
         let done = facts(&[("STAKATER_USED_CONFIGMAP", &h.to_string())]);
         assert_eq!(
             plan(
-                &opts("env-vars"),
+                ReloadStrategy::EnvVars,
                 &done,
                 &[item("used", Reason::Auto, false)],
                 |_| Some(h),
@@ -200,10 +190,10 @@ mod tests {
     #[test]
     fn auto_without_reference_writes_nothing_but_named_uses_first_container() {
         let h = ConfigHash::empty();
-        let o = opts("env-vars");
+        let o = ReloadStrategy::EnvVars;
         assert_eq!(
             plan(
-                &o,
+                o,
                 &facts(&[]),
                 &[item("other", Reason::Auto, false)],
                 |_| Some(h),
@@ -212,7 +202,7 @@ mod tests {
             None
         );
         let w = plan(
-            &o,
+            o,
             &facts(&[]),
             &[item("other", Reason::Named, false)],
             |_| Some(h),
@@ -227,10 +217,10 @@ mod tests {
 
     #[test]
     fn delete_removes_the_env_var_only_when_present() {
-        let o = opts("env-vars");
+        let o = ReloadStrategy::EnvVars;
         let present = facts(&[("STAKATER_USED_CONFIGMAP", "x")]);
         let w = plan(
-            &o,
+            o,
             &present,
             &[item("used", Reason::Auto, true)],
             |_| None,
@@ -243,7 +233,7 @@ mod tests {
         );
         assert_eq!(
             plan(
-                &o,
+                o,
                 &facts(&[]),
                 &[item("used", Reason::Auto, true)],
                 |_| None,
@@ -255,7 +245,7 @@ mod tests {
 
     #[test]
     fn annotation_names_the_last_change_even_when_it_is_recorded() {
-        let o = opts("annotations");
+        let o = ReloadStrategy::Annotations;
         let (h1, h2) = (
             ConfigHash::empty(),
             crate::operator::model::hash::of_str("x"),
@@ -266,13 +256,7 @@ mod tests {
             name: "other".into(),
             container: "main".into(),
         });
-        let first = plan(
-            &o,
-            &f,
-            &[item("used", Reason::Auto, false)],
-            |_| Some(h1),
-            1,
-        );
+        let first = plan(o, &f, &[item("used", Reason::Auto, false)], |_| Some(h1), 1);
         let Marker::Annotation(used_at_h1) = &first.unwrap().markers[0] else {
             panic!()
         };
@@ -283,7 +267,7 @@ mod tests {
             item("used", Reason::Auto, false),
         ];
         let hashes = |c: &ConfigKey| Some(if c.name == "used" { h1 } else { h2 });
-        let w = plan(&o, &f, &items, hashes, 2).unwrap();
+        let w = plan(o, &f, &items, hashes, 2).unwrap();
         let [Marker::Annotation(json)] = &w.markers[..] else {
             panic!("{w:?}")
         };
@@ -292,15 +276,15 @@ mod tests {
         assert_eq!(w.configs, [cm("other"), cm("used")]);
         // Every change recorded: nothing to write, whatever the order.
         let only = [item("used", Reason::Auto, false)];
-        assert_eq!(plan(&o, &f, &only, hashes, 3), None);
+        assert_eq!(plan(o, &f, &only, hashes, 3), None);
     }
 
     #[test]
     fn annotations_strategy_compares_the_hash_not_observed_at() {
-        let o = opts("annotations");
+        let o = ReloadStrategy::Annotations;
         let h = ConfigHash::empty();
         let w = plan(
-            &o,
+            o,
             &facts(&[]),
             &[item("used", Reason::Auto, false)],
             |_| Some(h),
@@ -315,7 +299,7 @@ mod tests {
         done.annotation_marker = Some(json.clone());
         assert_eq!(
             plan(
-                &o,
+                o,
                 &done,
                 &[item("used", Reason::Auto, false)],
                 |_| Some(h),
@@ -324,7 +308,7 @@ mod tests {
             None
         );
         let deleted = plan(
-            &o,
+            o,
             &facts(&[]),
             &[item("used", Reason::Auto, true)],
             |_| None,

@@ -523,7 +523,7 @@ impl Engine {
             return;
         };
         let hashes = |c: &ConfigKey| -> Option<ConfigHash> { self.store.config(c).map(|e| e.hash) };
-        if plan::plan(&self.opts, facts, &p.items, hashes, unix_now()).is_none() {
+        if plan::plan(self.opts.strategy, facts, &p.items, hashes, unix_now()).is_none() {
             tracing::debug!(workload = %key, "pending reload already in place; dropped");
             self.pending.remove(key);
         }
@@ -813,7 +813,7 @@ impl Engine {
             };
             let hashes =
                 |c: &ConfigKey| -> Option<ConfigHash> { self.store.config(c).map(|e| e.hash) };
-            let write = plan::plan(&self.opts, &facts, &p.items, hashes, unix_now());
+            let write = plan::plan(self.opts.strategy, &facts, &p.items, hashes, unix_now());
             let Some(write) = write else {
                 tracing::debug!(workload = %key, "already up to date; nothing to write");
                 self.metrics.stakater.skipped(Skip::StrategyNotUpdated);

@@ -46,7 +46,11 @@ pub struct Options {
     pub alert: Option<AlertConfig>,
     pub limits: Limits,
     pub metrics_by_namespace: bool,
+    /// `--state-namespace`; the wiring puts the pod's own namespace first (see
+    /// `operator::main`).
     pub state_namespace: Option<String>,
+    /// This replica's name (env `POD_NAME`), the `reportingInstance` of its Events.
+    pub pod_name: Option<String>,
     /// `--enable-ha`: the Lease to hold before writing.
     pub lease: Option<LeaseConfig>,
     pub log: LogSettings,
@@ -242,6 +246,7 @@ impl Options {
             },
             metrics_by_namespace: a.metrics_count_by_namespace == "enabled",
             state_namespace: (!a.state_namespace.is_empty()).then(|| a.state_namespace.clone()),
+            pod_name: (!a.pod_name.is_empty()).then(|| a.pod_name.clone()),
             log,
             warnings: w.into_vec(),
         })

@@ -15,14 +15,8 @@ use crate::{
         model::kinds::FIELD_MANAGER,
         state::{self, COMPONENT, COMPONENT_LABEL, DATA_KEY, NAME_PREFIX, SHARDS, State},
     },
-    shared::{backoff::backoff, kube::pod_namespace},
+    shared::backoff::backoff,
 };
-
-/// Where the state lives: `POD_NAMESPACE`, then the in-cluster namespace file, then
-/// `--state-namespace`. `None` disables persistence.
-pub fn resolve_namespace(flag: Option<&str>) -> Option<String> {
-    pod_namespace().or_else(|| flag.map(str::to_owned).filter(|s| !s.is_empty()))
-}
 
 /// What was read at start-up.
 pub struct Loaded {
