@@ -1,0 +1,274 @@
+//! Config changes into pending reloads, one per workload: which workloads (`decide`), held
+//! for the coalescing window, paced (minimum interval, token bucket), planned and handed
+//! out as writes, at most one in flight per workload; outcomes come back, and failures are
+//! retried with backoff, never dropped. Pause-period resumes too.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Dispatch, Done, Effect, Engine, Pending, unix_now};
+use crate::operator::{
+    apply::{
+        WriteOutcome,
+        plan::{self, PendingItem},
+    },
+    coalesce::{self, Deferral},
+    decide::{self, Reason},
+    metrics::{KindLabels, ReasonLabels, Skip, Stakater},
+    model::{
+        facts::{ConfigFlags, WorkloadFacts},
+        hash::ConfigHash,
+        kinds::{ConfigKey, WorkloadKey},
+    },
+};
+
+impl Engine {
+    /// Stakater's series, counted by the leader only: stakater's followers watch nothing.
+    pub(super) fn stakater(&self) -> Option<Stakater> {
+        self.is_leader().then(|| self.metrics.stakater.clone())
+    }
+
+    pub(super) fn on_config_change(&mut self, key: &ConfigKey, flags: ConfigFlags, deleted: bool) {
+        if !self.namespace_allowed(&key.namespace) {
+            tracing::debug!(config = %key, "namespace not selected; not reloading");
+            return;
+        }
+        if self.opts.webhook_url.is_some() {
+            return self.queue_webhook(key);
+        }
+        let stakater = self.stakater();
+        for facts in self.store.candidates(key) {
+            let decision = decide::should_reload(
+                &self.opts.decide,
+                facts.key.kind,
+                &facts.rules,
+                key.kind,
+                &key.name,
+                flags,
+            );
+            if let Some(s) = &stakater {
+                s.scanned(facts.key.kind.as_str(), decision.is_ok());
+            }
+            let reason: Reason = match decision {
+                Ok(r) => r,
+                Err(skip) => {
+                    tracing::debug!(workload = %facts.key, config = %key, ?skip, "not reloading");
+                    continue;
+                }
+            };
+            if let Some(s) = &stakater {
+                s.queued();
+            }
+            let item = PendingItem {
+                config: key.clone(),
+                reason,
+                deleted,
+            };
+            let now = Instant::now();
+            let limits = &self.opts.limits;
+            let p = self
+                .pending
+                .entry(facts.key.clone())
+                .or_insert_with(|| Pending {
+                    items: Vec::new(),
+                    first_seen: now,
+                    due: now,
+                    attempts: 0,
+                });
+            if !p.items.is_empty() {
+                self.metrics.coalesced.inc();
+            }
+            // A retry keeps its backoff; otherwise the debounce slides, up to the cap.
+            if p.attempts == 0 {
+                p.due = coalesce::coalesced_due(limits, p.first_seen, now);
+            }
+            p.items.retain(|i| i.config != item.config);
+            p.items.push(item);
+        }
+    }
+
+    /// A Deployment we paused (it carries paused-at) resumes at paused-at + pause-period;
+    /// read from the object, so a restarted operator resumes it too (stakater#1016).
+    pub(super) fn schedule_resume(&mut self, facts: &WorkloadFacts) {
+        let ours = facts.key.kind == crate::operator::model::kinds::WorkloadKind::Deployment
+            && facts.paused;
+        let Some(at) = facts.paused_at.as_deref().filter(|_| ours) else {
+            self.resumes.remove(&facts.key);
+            return;
+        };
+        let period = match facts.rules.pause_period {
+            Some(Ok(d)) => d,
+            _ => Duration::ZERO, // annotation removed or invalid: resume now
+        };
+        let paused_at = at
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .map(|t| t.as_millisecond());
+        let now_ms = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+        let left_ms = paused_at.map_or(0, |p| p + period.as_millis() as i64 - now_ms);
+        let due = Instant::now() + Duration::from_millis(left_ms.max(0) as u64);
+        self.resumes.insert(facts.key.clone(), due);
+    }
+
+    pub(super) fn dispatch_resumes(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<WorkloadKey> = self
+            .resumes
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.resumes.remove(&key);
+            let Some(facts) = self.store.workload(&key).cloned() else {
+                continue;
+            };
+            if self.opts.dry_run {
+                continue;
+            }
+            self.effects.push(Effect::Resume(facts));
+        }
+    }
+
+    pub(super) fn dispatch_due(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<WorkloadKey> = self
+            .pending
+            .iter()
+            .filter(|(k, p)| p.due <= now && !self.in_flight.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        // Once the rate limit is hit, it holds for the rest of this pass: those reloads are
+        // deferred without being planned (in a storm, planning each for every token wastes).
+        let mut limited: Option<Instant> = None;
+        for key in due {
+            let Some(p) = self.pending.remove(&key) else {
+                continue;
+            };
+            if let Some(until) = limited {
+                self.defer(key, p, until, Deferral::RateLimit);
+                continue;
+            }
+            let Some(facts) = self.store.workload(&key).cloned() else {
+                continue;
+            };
+            let hashes =
+                |c: &ConfigKey| -> Option<ConfigHash> { self.store.config(c).map(|e| e.hash) };
+            let write = plan::plan(self.opts.strategy, &facts, &p.items, hashes, unix_now());
+            let Some(write) = write else {
+                tracing::debug!(workload = %key, "already up to date; nothing to write");
+                self.metrics.stakater.skipped(Skip::StrategyNotUpdated);
+                continue;
+            };
+            // Paced: --min-reload-interval per workload, then the global token bucket.
+            let last = self.last_write.get(&key).copied();
+            let deferred = match coalesce::interval_due(&self.opts.limits, last, now) {
+                Some(t) => Some((t, Deferral::MinInterval)),
+                None => (self.bucket.take(now).err()).map(|t| (t, Deferral::RateLimit)),
+            };
+            if let Some((until, reason)) = deferred {
+                if reason == Deferral::RateLimit {
+                    limited = Some(until);
+                }
+                self.defer(key, p, until, reason);
+                continue;
+            }
+            if !self.opts.limits.min_reload_interval.is_zero() {
+                self.last_write.insert(key.clone(), now);
+            }
+            let configs = p.items.iter().map(|i| i.config.clone()).collect();
+            self.in_flight.insert(key.clone(), configs);
+            let waited = p.first_seen.elapsed().as_secs_f64();
+            self.metrics.stakater.dequeued(waited);
+            self.effects.push(Effect::Write(Box::new(Dispatch {
+                facts,
+                write,
+                items: p.items,
+                attempts: p.attempts,
+                first_seen: p.first_seen,
+            })));
+        }
+    }
+
+    pub(super) fn on_done(&mut self, done: Done) {
+        self.in_flight.remove(&done.key);
+        let m = &self.metrics;
+        match done.outcome {
+            WriteOutcome::Written if self.opts.dry_run => {
+                m.dry_run.inc();
+            }
+            WriteOutcome::Written => {
+                m.reload_executed(&done.key.namespace, true);
+                let kind = done.key.kind.as_str();
+                let seen = done.first_seen.elapsed().as_secs_f64();
+                m.latency.get_or_create(&KindLabels { kind }).observe(seen);
+                m.stakater.action(kind, true, seen);
+            }
+            WriteOutcome::Gone | WriteOutcome::NothingToDo => {}
+            WriteOutcome::Retry { attempts } => {
+                m.reload_executed(&done.key.namespace, false);
+                m.error("write");
+                let seen = done.first_seen.elapsed().as_secs_f64();
+                m.stakater.action(done.key.kind.as_str(), false, seen);
+                m.stakater.retried();
+                self.requeue(done.key, done.items, done.first_seen, attempts);
+            }
+        }
+    }
+
+    /// A failed write goes back to pending with backoff; newer items for the same config
+    /// (arrived meanwhile) win over the failed ones.
+    /// Storm control delays, never drops: the reload stays pending until `until`.
+    pub(super) fn defer(
+        &mut self,
+        key: WorkloadKey,
+        mut p: Pending,
+        until: Instant,
+        why: Deferral,
+    ) {
+        let reason = why.label();
+        tracing::debug!(workload = %key, reason, "reload deferred");
+        self.metrics
+            .deferred
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+        p.due = until;
+        self.pending.insert(key, p);
+    }
+
+    pub(super) fn requeue(
+        &mut self,
+        key: WorkloadKey,
+        items: Vec<PendingItem>,
+        first_seen: Instant,
+        attempts: u32,
+    ) {
+        let backoff = crate::shared::backoff::backoff(
+            Duration::from_millis(500),
+            attempts,
+            Duration::from_secs(64),
+        );
+        let p = self.pending.entry(key).or_insert_with(|| Pending {
+            items: Vec::new(),
+            first_seen,
+            due: Instant::now(),
+            attempts,
+        });
+        p.first_seen = p.first_seen.min(first_seen);
+        // Change order is kept: the failed items came first, then what arrived meanwhile.
+        let newer = std::mem::take(&mut p.items);
+        p.items = items
+            .into_iter()
+            .filter(|i| !newer.iter().any(|n| n.config == i.config))
+            .collect();
+        p.items.extend(newer);
+        p.attempts = attempts;
+        p.due = Instant::now() + backoff;
+    }
+}
