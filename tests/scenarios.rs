@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures::future::join_all;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, start_operator, wait_for};
+use support::{
+    TestNs, WAIT, change_config, create_config, env_from, marker_var, start_operator, wait_for,
+};
 
 struct Case {
     name: &'static str,
@@ -28,17 +30,9 @@ struct Case {
     expect: Option<&'static str>,
 }
 
-fn envfrom(kind: &str) -> Value {
-    if kind == "Secret" {
-        json!({ "secretRef": { "name": "cfg" } })
-    } else {
-        json!({ "configMapRef": { "name": "cfg" } })
-    }
-}
-
 fn pod_envfrom(kind: &str) -> Value {
     json!({ "containers": [{ "name": "other", "image": "x" },
-                           { "name": "user", "image": "x", "envFrom": [envfrom(kind)] }] })
+                           { "name": "user", "image": "x", "envFrom": [env_from(kind, "cfg")] }] })
 }
 
 fn base(
@@ -152,39 +146,9 @@ fn workload(
     .unwrap()
 }
 
-async fn create_config(ns: &TestNs, kind: &str, name: &str, annotations: &Value, labels: &Value) {
-    let body = json!({
-        "apiVersion": "v1", "kind": kind,
-        "metadata": { "name": name, "annotations": annotations, "labels": labels },
-        "data": { "k": if kind == "Secret" { "MQ==" } else { "1" } }
-    });
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
-    let api: Api<DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &ar);
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(body).unwrap(),
-    )
-    .await
-    .expect("create config");
-}
-
-async fn change_config(ns: &TestNs, kind: &str, name: &str) {
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
-    let api: Api<DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &ar);
-    let v = if kind == "Secret" { "Mg==" } else { "2" };
-    let patch = json!({ "data": { "k": v } });
-    api.patch(name, &Default::default(), &kube::api::Patch::Merge(&patch))
-        .await
-        .expect("change config");
-}
-
 /// The containers (by name) that carry the env var or annotation for `config`.
 fn marked(obj: &DynamicObject, config_kind: &str, config: &str) -> Vec<String> {
-    let var = format!(
-        "STAKATER_{}_{}",
-        config.to_uppercase(),
-        config_kind.to_uppercase()
-    );
+    let var = marker_var(config_kind, config);
     let t = &obj.data["spec"]["template"];
     let mut out: Vec<String> = t["spec"]["containers"]
         .as_array()
@@ -260,10 +224,9 @@ async fn run_case(case: Case) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("{}: create workload: {e}", case.name))?;
-    let sentinel_pod = json!({ "containers": [{ "name": "s", "image": "x", "envFrom": [
-        if case.config_kind == "Secret" { json!({ "secretRef": { "name": "sentinel" } }) }
-        else { json!({ "configMapRef": { "name": "sentinel" } }) }
-    ]}]});
+    let sentinel_pod = json!({ "containers": [
+        { "name": "s", "image": "x", "envFrom": [env_from(case.config_kind, "sentinel")] }
+    ]});
     let sentinel_annotations = json!({ "reloader.stakater.com/auto": "true" });
     sentinel_api
         .create(
