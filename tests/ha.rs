@@ -11,7 +11,7 @@ use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease};
 use kube::Api;
 use serde_json::json;
 use support::{
-    Binary, TestNs, WAIT, auto_using, cm_hash, generation, recorded_hash, wait_for,
+    Binary, SETTLE, TestNs, WAIT, auto_using, cm_hash, generation, recorded_hash, wait_for,
     wait_lease_holder, warnings,
 };
 
@@ -126,7 +126,7 @@ async fn a_failover_repeats_no_invalid_annotation_warning() {
     let ns = TestNs::new("ha-warn").await;
     let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
     let invalid = json!({ "configmap.reloader.stakater.com/reload": "bad[" });
-    ns.create::<Deployment>(support::deployment("w", invalid, pod))
+    ns.create::<Deployment>(support::deployment("w", invalid.clone(), pod.clone()))
         .await;
     let mut replicas = BTreeMap::new();
     replicas.insert("a".to_owned(), replica(&ns, "a").await);
@@ -138,6 +138,25 @@ async fn a_failover_repeats_no_invalid_annotation_warning() {
     })
     .await;
     replicas.remove(&first).unwrap().sigkill().await;
+    // The sentinel: a second invalid workload, made once the old leader is gone. Only the new
+    // leader reports it, in the pass on gaining the lease that must leave `w` out: the
+    // follower caches it first (the lease outlives the kill by seconds).
+    ns.create::<Deployment>(support::deployment("sentinel", invalid, pod))
+        .await;
+    let follower = &replicas[replicas.keys().next().expect("the follower")];
+    let watched = "kube_reloader_watched_objects{kind=\"Deployment\"}";
+    wait_for("the sentinel cached by the follower", WAIT, || async {
+        match follower.metric(watched).await {
+            Some(2.0) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(
+        follower.metric("kube_reloader_leader").await,
+        Some(0.0),
+        "the follower led before it had the sentinel"
+    );
     let next = wait_for("the other replica leading", WAIT, || async {
         let h = wait_lease_holder(&ns).await;
         if h != first { Ok(h) } else { Err(h) }
@@ -150,8 +169,12 @@ async fn a_failover_repeats_no_invalid_annotation_warning() {
         }
     })
     .await;
-    // Long enough for a repeated Warning to be sent and seen.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    wait_for("the sentinel reported by the new leader", WAIT, || async {
+        let found = warnings(&ns, "sentinel", "InvalidAnnotation").await;
+        if found.len() == 1 { Ok(()) } else { Err(found) }
+    })
+    .await;
+    tokio::time::sleep(SETTLE).await;
     let found = warnings(&ns, "w", "InvalidAnnotation").await;
     assert_eq!(found.len(), 1, "{found:?}\n{}", replicas[&next].log());
 }

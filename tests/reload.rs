@@ -13,10 +13,10 @@ use k8s_openapi::api::{
 use kube_reloader::strategy::ReloadSource;
 use serde_json::json;
 use support::{
-    Refusal, TestNs, WAIT, annotation, app_deployment, auto, auto_deployment, auto_using, cm_hash,
-    configmap_refs, deployment, env_of, job, job_env, kubectl, secret_hash, setup_auto_pair,
-    start_operator, task_pod, wait_env_value, wait_for, wait_job_recreated, wait_marker,
-    wait_no_marker, wait_warnings, warnings,
+    Refusal, SETTLE, TestNs, WAIT, annotation, app_deployment, auto, auto_deployment, auto_using,
+    cm_hash, configmap_refs, deployment, env_of, job, job_env, kubectl, secret_hash,
+    setup_auto_pair, start_operator, task_pod, wait_env_value, wait_for, wait_job_recreated,
+    wait_marker, wait_no_marker, wait_warnings, warnings,
 };
 
 async fn replicaset_count(ns: &TestNs, name: &str) -> usize {
@@ -38,6 +38,10 @@ async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
     ))
     .await;
     ns.create::<Deployment>(deployment("plain", json!({}), pod))
+        .await;
+    // The sentinel of the negatives below: its own ConfigMap and auto workload.
+    ns.create_cm("sentinel", "1").await;
+    ns.create::<Deployment>(auto_using("sentinel", &["sentinel"]))
         .await;
     let _op = start_operator(&ns, &[]).await;
     wait_for("first ReplicaSets", WAIT, || async {
@@ -61,13 +65,17 @@ async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
         "only the chosen container"
     );
 
-    // A metadata-only change is no change; the unannotated workload never rolls.
+    // A metadata-only change is no change; the unannotated workload never rolls. The
+    // sentinel's ConfigMap changes after it, on the same watch: once the sentinel rolled, the
+    // metadata change was seen and decided on.
     ns.merge_patch::<ConfigMap>(
         "app-config",
         json!({ "metadata": { "labels": { "x": "y" } } }),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    ns.set_cm("sentinel", "2").await;
+    wait_marker(&ns, "sentinel", "STAKATER_SENTINEL_CONFIGMAP").await;
+    tokio::time::sleep(SETTLE).await;
     let plain = ns.get::<Deployment>("plain").await;
     assert_eq!(env_of(&plain, "app", "STAKATER_APP_CONFIG_CONFIGMAP"), None);
     assert_eq!(replicaset_count(&ns, "plain").await, 1);
@@ -219,6 +227,10 @@ async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
     patch_mode["reloader.stakater.com/cronjob-reload-strategy"] = json!("patch");
     ns.create::<CronJob>(cronjob("patched", patch_mode, false))
         .await;
+    // The sentinel of the suspended CronJob's negative below.
+    ns.create_cm("sentinel", "1").await;
+    ns.create::<Deployment>(auto_using("sentinel", &["sentinel"]))
+        .await;
     let _op = start_operator(&ns, &[]).await;
 
     ns.set_cm("job-config", "2").await;
@@ -245,7 +257,11 @@ async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The sentinel's ConfigMap changes after `job-config`, on the same watch: once it
+    // rolled, the change was decided on for every CronJob, the suspended one too.
+    ns.set_cm("sentinel", "2").await;
+    wait_marker(&ns, "sentinel", "STAKATER_SENTINEL_CONFIGMAP").await;
+    tokio::time::sleep(SETTLE).await;
     let jobs: Vec<Job> = ns.list::<Job>().await;
     assert_eq!(
         jobs.len(),
@@ -635,10 +651,18 @@ async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
     setup_auto_pair(&late, &other).await;
     create_invalid(&late).await;
     let label = format!("late-{}", std::process::id());
+    // The sentinel: `other` is selected from the start, and its invalid workload is reported
+    // in the start-up pass that would report `late`'s if it were served.
+    create_invalid(&other).await;
+    kubectl(
+        &["label", "namespace", &other.name, &format!("{label}=yes")],
+        None,
+    );
     let args = [format!("--namespace-selector={label}=yes")];
     let _op = support::start_global_operator(&late, &[&args[0], "--coalesce-window=0s"]).await;
-    // Not served yet: no warning for its workloads (given a moment to show up).
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Not served yet: no warning for its workloads.
+    wait_invalid_reported(&other).await;
+    tokio::time::sleep(SETTLE).await;
     let early = warnings(&late, "invalid", "InvalidAnnotation").await;
     assert!(early.is_empty(), "warned before it was selected: {early:?}");
     // Selected only now: its ConfigMap was listed while the namespace was not.
@@ -646,12 +670,11 @@ async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
         &["label", "namespace", &late.name, &format!("{label}=yes")],
         None,
     );
-    // Time for the Namespace watch to deliver the label (no timing is asserted); then one
-    // change must roll, though the ConfigMap was listed while unselected.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    late.set_cm("cfg", "2").await;
-    // Its invalid annotations are reported now that it is served.
+    // Its invalid annotations are reported now that it is served: the Namespace watch
+    // delivered the label (no timing is asserted). Then one change must roll, though the
+    // ConfigMap was listed while unselected.
     wait_invalid_reported(&late).await;
+    late.set_cm("cfg", "2").await;
     // The first change after selection.
     wait_marker(&late, "w", "STAKATER_CFG_CONFIGMAP").await;
 }

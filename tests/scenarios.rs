@@ -2,17 +2,19 @@
 //! and reference types, each with the container expected to get the marker, or none.
 //! Negative cases are proven with a sentinel: a second config of the same kind, changed
 //! after the case's config, rolls its own workload; once it has, the case's change was
-//! seen too, so a missing marker means "decided not to roll", not "not yet".
+//! seen too, so a missing marker means "decided not to roll", not "not yet". Where the
+//! sentinel cannot roll either, a witness that can is changed last (an ignored kind,
+//! filtered labels), or the dry run's count of what it would have written shows both
+//! changes handled.
 
 mod support;
-
-use std::time::Duration;
 
 use futures::future::join_all;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
 use support::{
-    TestNs, WAIT, change_config, create_config, env_from, marker_var, start_operator, wait_for,
+    SETTLE, TestNs, WAIT, auto, change_config, create_config, env_from, marker_var, start_operator,
+    wait_for,
 };
 
 struct Case {
@@ -178,6 +180,15 @@ fn marked(obj: &DynamicObject, config_kind: &str, config: &str) -> Vec<String> {
     out
 }
 
+/// Waits until Deployment `name` has the marker of its config `name` of `kind`.
+async fn wait_rolled(api: &Api<DynamicObject>, case: &str, name: &str, kind: &str) {
+    wait_for(&format!("{case}: {name} rolled"), WAIT, || async {
+        let m = marked(&api.get(name).await.expect("get sentinel"), kind, name);
+        if m.is_empty() { Err(m) } else { Ok(()) }
+    })
+    .await;
+}
+
 async fn run_case(case: Case) -> Result<(), String> {
     let ns = TestNs::new(&format!(
         "sc-{}",
@@ -241,7 +252,32 @@ async fn run_case(case: Case) -> Result<(), String> {
         )
         .await
         .map_err(|e| format!("{}: create sentinel: {e}", case.name))?;
-    let _op = start_operator(&ns, case.flags).await;
+    let flag = |prefix: &str| case.flags.iter().any(|f| f.starts_with(prefix));
+    let (dry_run, ignores_kind, filters_labels) = (
+        flag("--dry-run"),
+        flag("--resources-to-ignore"),
+        flag("--resource-label-selector"),
+    );
+    // The witness: a plain auto workload on a config the flags let through (a ConfigMap
+    // when the case's kind is ignored, labelled for the label selector).
+    let witness_kind = if ignores_kind {
+        "ConfigMap"
+    } else {
+        case.config_kind
+    };
+    if ignores_kind || filters_labels {
+        let labels = json!({ "reload": "yes" });
+        create_config(&ns, witness_kind, "witness", &json!({}), &labels).await;
+        let pod = json!({ "containers": [
+            { "name": "s", "image": "x", "envFrom": [env_from(witness_kind, "witness")] }
+        ]});
+        let witness = workload("Deployment", "witness", &auto(), &json!({}), &pod);
+        sentinel_api
+            .create(&pp, &witness)
+            .await
+            .map_err(|e| format!("{}: create witness: {e}", case.name))?;
+    }
+    let op = start_operator(&ns, case.flags).await;
 
     change_config(&ns, case.config_kind, "cfg").await;
     if let Some(container) = case.expect {
@@ -258,26 +294,27 @@ async fn run_case(case: Case) -> Result<(), String> {
         return Ok(());
     }
     change_config(&ns, case.config_kind, "sentinel").await;
-    let sentinel_expected = !case.flags.iter().any(|f| {
-        f.starts_with("--dry-run")
-            || f.starts_with("--resources-to-ignore")
-            || f.starts_with("--resource-label-selector")
-    });
-    if sentinel_expected {
-        wait_for(&format!("{}: sentinel rolled", case.name), WAIT, || async {
-            let m = marked(
-                &sentinel_api.get("sentinel").await.expect("get sentinel"),
-                case.config_kind,
-                "sentinel",
-            );
-            if m.is_empty() { Err(m) } else { Ok(()) }
+    let sentinel_rolls = !(dry_run || ignores_kind || filters_labels);
+    if sentinel_rolls {
+        wait_rolled(&sentinel_api, case.name, "sentinel", case.config_kind).await;
+    } else if dry_run {
+        // Nothing is written: the case's workload and the sentinel, both auto on a changed
+        // config, are counted as what would have been.
+        let series = "kube_reloader_dry_run_reloads_total";
+        wait_for(&format!("{}: {series} 2", case.name), WAIT, || async {
+            match op.metric(series).await {
+                Some(n) if n >= 2.0 => Ok(()),
+                other => Err(other),
+            }
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
     } else {
-        // The sentinel cannot roll either (dry run, ignored kind, filtered labels): give the
-        // operator time to have seen both changes.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        change_config(&ns, witness_kind, "witness").await;
+        wait_rolled(&sentinel_api, case.name, "witness", witness_kind).await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    if !sentinel_rolls {
+        // The sentinel cannot roll either (dry run, ignored kind, filtered labels).
         let m = marked(
             &sentinel_api.get("sentinel").await.expect("get sentinel"),
             case.config_kind,
