@@ -7,13 +7,12 @@
 
 mod support;
 
-use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job, core::v1::ConfigMap};
-use serde_json::{Value, json};
+use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job};
 use std::path::PathBuf;
 use support::chart::{Release, can_i, chart, doc, render, render_args, run_as};
 use support::{
-    Binary, TestNs, WAIT, auto_deployment, configmap_refs, helm, kubectl, repo_root, try_tool,
-    wait_for,
+    Binary, TestNs, WAIT, auto, auto_using, configmap_refs, helm, job, kubectl, repo_root,
+    state_shards, task_pod, try_tool, wait_for, wait_marker,
 };
 
 #[test]
@@ -182,14 +181,6 @@ fn bad_values_fail_with_a_message_naming_them() {
     }
 }
 
-fn app(name: &str) -> Value {
-    auto_deployment(name, configmap_refs(&["cfg"]), json!([]))
-}
-
-async fn wait_rolled(ns: &TestNs) {
-    support::wait_marker(ns, "app", "STAKATER_CFG_CONFIGMAP").await;
-}
-
 /// Runs the binary as the installed release's ServiceAccount with its rendered args.
 async fn run_as_release(release: &Release, extra: &[&str]) -> (Binary, PathBuf) {
     let sa = release.fullname();
@@ -208,23 +199,16 @@ async fn global_install_rbac_is_enough_for_a_real_reload_and_no_more() {
         app_ns.name
     );
     let release = Release::install("g", &release_ns.name, &[&selector]);
+    app_ns.create_cm("cfg", "1").await;
     app_ns
-        .create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
+        .create::<Deployment>(auto_using("app", &["cfg"]))
         .await;
-    app_ns.create::<Deployment>(app("app")).await;
     let job: Job = app_ns
-        .create(json!({
-            "metadata": { "name": "migrate", "annotations": { "reloader.stakater.com/auto": "true" } },
-            "spec": { "template": { "spec": { "restartPolicy": "Never", "containers": [
-                { "name": "m", "image": "x", "envFrom": configmap_refs(&["cfg"]) }
-            ]}}}
-        }))
+        .create(job("migrate", auto(), task_pod(configmap_refs(&["cfg"]))))
         .await;
     let (bin, kubeconfig) = run_as_release(&release, &["--coalesce-window=0s"]).await;
-    app_ns
-        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    wait_rolled(&app_ns).await;
+    app_ns.set_cm("cfg", "2").await;
+    wait_marker(&app_ns, "app", "STAKATER_CFG_CONFIGMAP").await;
     // A Job re-created, its record kept in the release's namespace meanwhile.
     let recreated = support::wait_job_recreated(&app_ns, &job).await;
     assert!(support::job_env(&recreated, "STAKATER_CFG_CONFIGMAP").is_some());
@@ -242,17 +226,7 @@ async fn global_install_rbac_is_enough_for_a_real_reload_and_no_more() {
     ));
     // The state was written with the release's own permissions.
     wait_for("the state shards", WAIT, || async {
-        let n = release_ns
-            .list::<ConfigMap>()
-            .await
-            .iter()
-            .filter(|c| {
-                c.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("kube-reloader-state-"))
-            })
-            .count();
+        let n = state_shards(&release_ns).await.len();
         if n > 0 { Ok(n) } else { Err(bin.log()) }
     })
     .await;
@@ -323,9 +297,8 @@ async fn namespaced_install_reloads_in_scope_and_cannot_reach_outside() {
         ],
     );
     for ns in [&app_ns, &outside] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-            .await;
-        ns.create::<Deployment>(app("app")).await;
+        ns.create_cm("cfg", "1").await;
+        ns.create::<Deployment>(auto_using("app", &["cfg"])).await;
     }
     let (bin, kubeconfig) = run_as_release(&release, &["--coalesce-window=0s"]).await;
     wait_for("the release holds its Lease", WAIT, || async {
@@ -335,13 +308,9 @@ async fn namespaced_install_reloads_in_scope_and_cannot_reach_outside() {
         }
     })
     .await;
-    outside
-        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    app_ns
-        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    wait_rolled(&app_ns).await;
+    outside.set_cm("cfg", "2").await;
+    app_ns.set_cm("cfg", "2").await;
+    wait_marker(&app_ns, "app", "STAKATER_CFG_CONFIGMAP").await;
     let d = outside.get::<Deployment>("app").await;
     assert_eq!(
         d.metadata.generation,

@@ -9,14 +9,14 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 use support::chart::{
     Release, can_i, chart, exists, find, fixture, get_json, has_kind, installed_args,
     monitoring_crds, render_json, run_as, values_json,
 };
 use support::{
-    TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, kubectl, recorded_hash, repo_root,
+    TestNs, WAIT, auto_using, cm_hash, kubectl, recorded_hash, repo_root,
     service_account_kubeconfig, try_tool, wait_for,
 };
 
@@ -761,16 +761,12 @@ async fn platform_global_values_install_and_reload_with_the_chart_rbac() {
 
     // The rendered arguments start the binary, and the chart's RBAC carries a real reload
     // with the annotations strategy.
+    app_ns.create_cm("cfg", "1").await;
     app_ns
-        .create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
-    app_ns
-        .create::<Deployment>(auto_deployment("app", configmap_refs(&["cfg"]), json!([])))
+        .create::<Deployment>(auto_using("app", &["cfg"]))
         .await;
     let (bin, kubeconfig) = run_as(ns, &full, &full, &["--coalesce-window=0s"]).await;
-    app_ns
-        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    app_ns.set_cm("cfg", "2").await;
     wait_for("the annotation", WAIT, || async {
         let d = app_ns.get::<Deployment>("app").await;
         match recorded_hash(&d) {

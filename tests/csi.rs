@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube_reloader::operator::{model::hash, watch::csi};
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, kubectl, repo_root, start_operator, wait_for};
+use support::{TestNs, WAIT, env_of, generation, kubectl, repo_root, start_operator, wait_for};
 
 fn install_crds() {
     let crds = repo_root().join("tests/fixtures/csi-crds.yaml");
@@ -74,14 +74,6 @@ fn env_names(d: &Deployment) -> Vec<(String, Option<String>)> {
         .flatten()
         .map(|e| (e.name.clone(), e.value.clone()))
         .collect()
-}
-
-fn env(d: &Deployment, var: &str) -> Option<String> {
-    env_names(d).into_iter().find(|(n, _)| n == var)?.1
-}
-
-fn generation(d: &Deployment) -> i64 {
-    d.metadata.generation.unwrap_or_default()
 }
 
 const VAR: &str = "STAKATER_VAULT_DB_SECRETPROVIDERCLASS";
@@ -170,7 +162,7 @@ async fn a_rotated_secret_provider_class_rolls_its_workloads_once() {
         let what = format!("{name}: {VAR} with the rotated hash");
         wait_for(&what, WAIT, || async {
             let d = ns.get::<Deployment>(name).await;
-            match env(&d, VAR) {
+            match env_of(&d, "app", VAR) {
                 Some(v) if v == v2 => Ok(generation(&d)),
                 other => Err(format!("{other:?}")),
             }
@@ -187,7 +179,7 @@ async fn a_rotated_secret_provider_class_rolls_its_workloads_once() {
     let v3 = hash::spc_status_hash("vault-db", [("secret/db", "3")]).to_string();
     let d = wait_for("auto: the second rotation", WAIT, || async {
         let d = ns.get::<Deployment>("auto").await;
-        match env(&d, VAR) {
+        match env_of(&d, "app", VAR) {
             Some(v) if v == v3 => Ok(d),
             other => Err(format!("{other:?}")),
         }

@@ -14,82 +14,19 @@ use futures::future::join_all;
 use k8s_openapi::api::{
     apps::v1::Deployment,
     batch::v1::{CronJob, Job},
-    core::v1::{ConfigMap, Secret},
+    core::v1::ConfigMap,
 };
 use serde_json::{Value, json};
 use support::{
-    Binary, TestNs, WAIT, kubectl, recorded_hash, start_operator, wait_for, wait_job_recreated,
+    Binary, SETTLE, TestNs, WAIT, annotation, app_deployment, auto, change_config, configmap_refs,
+    create_config, cronjob, env_from, has_env, job, kubectl, marker_var, recorded_hash,
+    setup_auto_pair, start_operator, task_pod, wait_for, wait_job_recreated, wait_marker,
 };
 
-/// How long a negative waits after its sentinel rolled, for writes still in flight.
-const SETTLE: Duration = Duration::from_millis(500);
-
-fn env_from(kind: &str, config: &str) -> Value {
-    if kind == "Secret" {
-        json!({ "secretRef": { "name": config } })
-    } else {
-        json!({ "configMapRef": { "name": config } })
-    }
-}
-
-/// A Deployment with no replicas whose container `app` takes `config` through envFrom.
+/// A Deployment with no replicas whose container `app` takes `config` of `kind` through
+/// envFrom.
 fn deployment(name: &str, annotations: &Value, kind: &str, config: &str) -> Value {
-    let pod = json!({
-        "containers": [{ "name": "app", "image": "x", "envFrom": [env_from(kind, config)] }]
-    });
-    support::deployment(name, annotations.clone(), pod)
-}
-
-async fn create_config(ns: &TestNs, kind: &str, name: &str, annotations: &Value) {
-    let metadata = json!({ "name": name, "annotations": annotations });
-    if kind == "Secret" {
-        ns.create::<Secret>(json!({ "metadata": metadata, "stringData": { "k": "1" } }))
-            .await;
-    } else {
-        ns.create::<ConfigMap>(json!({ "metadata": metadata, "data": { "k": "1" } }))
-            .await;
-    }
-}
-
-async fn change_config(ns: &TestNs, kind: &str, name: &str) {
-    if kind == "Secret" {
-        ns.merge_patch::<Secret>(name, json!({ "stringData": { "k": "2" } }))
-            .await;
-    } else {
-        ns.merge_patch::<ConfigMap>(name, json!({ "data": { "k": "2" } }))
-            .await;
-    }
-}
-
-/// Stakater's env var for `config` of `kind`: `STAKATER_<NAME>_<CONFIGMAP|SECRET>`.
-fn marker_var(kind: &str, config: &str) -> String {
-    format!(
-        "STAKATER_{}_{}",
-        config.to_uppercase().replace('-', "_"),
-        kind.to_uppercase()
-    )
-}
-
-fn has_env(d: &Deployment, var: &str) -> bool {
-    d.spec
-        .template
-        .spec
-        .iter()
-        .flat_map(|p| &p.containers)
-        .flat_map(|c| c.env.iter().flatten())
-        .any(|e| e.name == var)
-}
-
-async fn wait_rolled(ns: &TestNs, name: &str, var: &str, what: &str) -> Deployment {
-    wait_for(what, WAIT, || async {
-        let d = ns.get::<Deployment>(name).await;
-        if has_env(&d, var) {
-            Ok(d)
-        } else {
-            Err(format!("no {var} yet"))
-        }
-    })
-    .await
+    app_deployment(name, annotations.clone(), json!([env_from(kind, config)]))
 }
 
 /// One annotation-override flag: the pair of annotation sets that must roll (`rolls`) and
@@ -199,15 +136,15 @@ fn override_cases() -> Vec<Case> {
 async fn run_override(case: Case) -> Result<(), String> {
     let ns = TestNs::new(&format!("flag-{}", case.name)).await;
     for (name, s) in [("stays", &case.stays), ("rolls", &case.rolls)] {
-        create_config(&ns, case.kind, name, &s.config).await;
+        create_config(&ns, case.kind, name, &s.config, &json!({})).await;
         ns.create::<Deployment>(deployment(name, &s.workload, case.kind, name))
             .await;
     }
     let _op = start_operator(&ns, &[case.flag]).await;
     change_config(&ns, case.kind, "stays").await;
     change_config(&ns, case.kind, "rolls").await;
-    let what = format!("{}: the workload using the renamed key rolled", case.name);
-    wait_rolled(&ns, "rolls", &marker_var(case.kind, "rolls"), &what).await;
+    // The workload using the renamed key rolls.
+    wait_marker(&ns, "rolls", &marker_var(case.kind, "rolls")).await;
     tokio::time::sleep(SETTLE).await;
     let stays = ns.get::<Deployment>("stays").await;
     if has_env(&stays, &marker_var(case.kind, "stays")) {
@@ -252,10 +189,6 @@ async fn annotation_override_flags_replace_stakaters_keys() {
     );
 }
 
-fn annotation(d: &Deployment, key: &str) -> Option<String> {
-    d.metadata.annotations.as_ref()?.get(key).cloned()
-}
-
 #[tokio::test]
 async fn pause_annotation_flags_rename_the_period_and_the_paused_at_keys() {
     let ns = TestNs::new("flag-pause").await;
@@ -265,7 +198,7 @@ async fn pause_annotation_flags_rename_the_period_and_the_paused_at_keys() {
         "deployment.reloader.stakater.com/pause-period": "1h"
     });
     for (name, annotations) in [("custom", &custom), ("stock", &stock)] {
-        create_config(&ns, "ConfigMap", name, &json!({})).await;
+        create_config(&ns, "ConfigMap", name, &json!({}), &json!({})).await;
         ns.create::<Deployment>(deployment(name, annotations, "ConfigMap", name))
             .await;
     }
@@ -281,7 +214,7 @@ async fn pause_annotation_flags_rename_the_period_and_the_paused_at_keys() {
     change_config(&ns, "ConfigMap", "custom").await;
 
     // The reload and the pause go out in one write, so a rolled workload shows both.
-    let paused = wait_rolled(&ns, "custom", "STAKATER_CUSTOM_CONFIGMAP", "the reload").await;
+    let paused = wait_marker(&ns, "custom", "STAKATER_CUSTOM_CONFIGMAP").await;
     assert_eq!(paused.spec.paused, Some(true), "paused");
     assert!(
         annotation(&paused, "example.com/paused-at").is_some(),
@@ -293,7 +226,7 @@ async fn pause_annotation_flags_rename_the_period_and_the_paused_at_keys() {
         None
     );
 
-    let stock = wait_rolled(&ns, "stock", "STAKATER_STOCK_CONFIGMAP", "the reload").await;
+    let stock = wait_marker(&ns, "stock", "STAKATER_STOCK_CONFIGMAP").await;
     assert_ne!(
         stock.spec.paused,
         Some(true),
@@ -316,16 +249,6 @@ async fn pause_annotation_flags_rename_the_period_and_the_paused_at_keys() {
     .await;
 }
 
-/// The same ConfigMap `cfg` and auto Deployment `w` in each namespace.
-async fn setup_auto_pair(a: &TestNs, b: &TestNs) {
-    let auto = json!({ "reloader.stakater.com/auto": "true" });
-    for ns in [a, b] {
-        create_config(ns, "ConfigMap", "cfg", &json!({})).await;
-        ns.create::<Deployment>(deployment("w", &auto, "ConfigMap", "cfg"))
-            .await;
-    }
-}
-
 #[tokio::test]
 async fn kubernetes_namespace_env_scopes_the_real_binary() {
     let scoped = TestNs::new("envns-scoped").await;
@@ -339,21 +262,20 @@ async fn kubernetes_namespace_env_scopes_the_real_binary() {
     .await;
     // Were the binary watching everything, one cluster-wide watch would bring `other`'s
     // change before `scoped`'s.
-    other
-        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    scoped
-        .merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let what = "the reload in the KUBERNETES_NAMESPACE namespace";
-    wait_for(what, WAIT, || async {
-        let d = scoped.get::<Deployment>("w").await;
-        if has_env(&d, "STAKATER_CFG_CONFIGMAP") {
-            Ok(())
-        } else {
-            Err(bin.log())
-        }
-    })
+    change_config(&other, "ConfigMap", "cfg").await;
+    change_config(&scoped, "ConfigMap", "cfg").await;
+    wait_for(
+        "the reload in the KUBERNETES_NAMESPACE namespace",
+        WAIT,
+        || async {
+            let d = scoped.get::<Deployment>("w").await;
+            if has_env(&d, "STAKATER_CFG_CONFIGMAP") {
+                Ok(())
+            } else {
+                Err(bin.log())
+            }
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let d = other.get::<Deployment>("w").await;
@@ -364,46 +286,20 @@ async fn kubernetes_namespace_env_scopes_the_real_binary() {
     );
 }
 
-/// A Job's pod: container `task` takes ConfigMap `config` through envFrom.
-fn task_pod(config: &str) -> Value {
-    json!({
-        "restartPolicy": "Never",
-        "containers": [{ "name": "task", "image": "x", "envFrom": [env_from("ConfigMap", config)] }]
-    })
-}
-
 #[tokio::test]
 async fn ignored_workload_types_spare_jobs_and_cronjobs() {
     let ns = TestNs::new("flag-ignored-types").await;
-    create_config(&ns, "ConfigMap", "cfg", &json!({})).await;
-    let auto = json!({ "reloader.stakater.com/auto": "true" });
-    let pod = task_pod("cfg");
-    ns.create::<CronJob>(json!({
-        "metadata": { "name": "nightly", "annotations": auto },
-        "spec": {
-            "schedule": "0 0 1 1 *",
-            "jobTemplate": { "spec": { "template": { "spec": pod } } }
-        }
-    }))
-    .await;
-    let job: Job = ns
-        .create(json!({
-            "metadata": { "name": "migrate", "annotations": auto },
-            "spec": { "template": { "spec": pod } }
-        }))
+    create_config(&ns, "ConfigMap", "cfg", &json!({}), &json!({})).await;
+    let pod = task_pod(configmap_refs(&["cfg"]));
+    ns.create::<CronJob>(cronjob("nightly", auto(), pod.clone()))
         .await;
+    let job: Job = ns.create(job("migrate", auto(), pod)).await;
     // The sentinel uses the same ConfigMap: once it rolled, the change has been handled.
-    ns.create::<Deployment>(deployment("sentinel", &auto, "ConfigMap", "cfg"))
+    ns.create::<Deployment>(deployment("sentinel", &auto(), "ConfigMap", "cfg"))
         .await;
     let _op = start_operator(&ns, &["--ignored-workload-types=jobs,cronjobs"]).await;
     change_config(&ns, "ConfigMap", "cfg").await;
-    wait_rolled(
-        &ns,
-        "sentinel",
-        "STAKATER_CFG_CONFIGMAP",
-        "the sentinel Deployment rolled",
-    )
-    .await;
+    wait_marker(&ns, "sentinel", "STAKATER_CFG_CONFIGMAP").await;
     // A Job re-creation is a delete and a create: give both time to land.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let jobs: Vec<(Option<String>, Option<String>)> = ns
@@ -474,16 +370,11 @@ async fn stakaters_chart_arguments_start_the_binary_and_it_reloads() {
 #[tokio::test]
 async fn values_stakater_tolerates_start_the_binary_with_warnings() {
     let ns = TestNs::new("tolerated").await;
-    create_config(&ns, "ConfigMap", "cfg", &json!({})).await;
-    let auto = json!({ "reloader.stakater.com/auto": "true" });
-    ns.create::<Deployment>(deployment("w", &auto, "ConfigMap", "cfg"))
+    create_config(&ns, "ConfigMap", "cfg", &json!({}), &json!({})).await;
+    ns.create::<Deployment>(deployment("w", &auto(), "ConfigMap", "cfg"))
         .await;
-    let pod = task_pod("cfg");
     let job: Job = ns
-        .create(json!({
-            "metadata": { "name": "migrate", "annotations": auto },
-            "spec": { "template": { "spec": pod } }
-        }))
+        .create(job("migrate", auto(), task_pod(configmap_refs(&["cfg"]))))
         .await;
     let tolerated = [
         "--log-level=loud",
@@ -495,7 +386,7 @@ async fn values_stakater_tolerates_start_the_binary_with_warnings() {
     ];
     let bin = Binary::in_namespace(&ns, "tolerated", &tolerated, &[]).await;
     change_config(&ns, "ConfigMap", "cfg").await;
-    wait_rolled(&ns, "w", "STAKATER_CFG_CONFIGMAP", "the Deployment rolled").await;
+    wait_marker(&ns, "w", "STAKATER_CFG_CONFIGMAP").await;
     wait_job_recreated(&ns, &job).await;
     let log = bin.log();
     for flag in [

@@ -7,19 +7,18 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, core::v1::ConfigMap};
+use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease};
 use kube::Api;
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, cm_hash, recorded_hash, wait_for};
-
-fn deployment(name: &str, config: &str) -> serde_json::Value {
-    support::auto_deployment(name, support::configmap_refs(&[config]), json!([]))
-}
+use support::{
+    Binary, SETTLE, TestNs, WAIT, auto_using, cm_hash, generation, recorded_hash, wait_for,
+    wait_lease_holder, warnings,
+};
 
 /// The hash recorded in the pod template's `last-reloaded-from`, and the generation.
 async fn recorded(ns: &TestNs, name: &str) -> (Option<String>, i64) {
     let d = ns.get::<Deployment>(name).await;
-    (recorded_hash(&d), d.metadata.generation.unwrap_or_default())
+    (recorded_hash(&d), generation(&d))
 }
 
 async fn wait_recorded(ns: &TestNs, name: &str, want: &str) -> i64 {
@@ -34,19 +33,7 @@ async fn wait_recorded(ns: &TestNs, name: &str, want: &str) -> i64 {
 
 /// A replica: the real binary, so that killing it is a real SIGKILL (no lease release).
 async fn replica(ns: &TestNs, id: &str) -> Binary {
-    let args = [
-        format!("--namespaces={}", ns.name),
-        format!("--state-namespace={}", ns.name),
-        "--enable-ha".into(),
-        "--leader-election-lease-duration=3s".into(),
-        "--leader-election-renew-deadline=2s".into(),
-        "--leader-election-retry-period=500ms".into(),
-        "--reload-strategy=annotations".into(),
-        "--coalesce-window=0s".into(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env = [("POD_NAME", id), ("POD_NAMESPACE", ns.name.as_str())];
-    Binary::spawn(&format!("{}-{id}", ns.name), &args, &env).await
+    Binary::ha_replica(ns, id, &["--reload-strategy=annotations"]).await
 }
 
 const WRITES: &str = "reloader_reload_executed_total{success=\"true\"}";
@@ -55,32 +42,23 @@ const WRITES: &str = "reloader_reload_executed_total{success=\"true\"}";
 async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothing() {
     let ns = TestNs::new("ha").await;
     for name in ["cfg", "probe"] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": name }, "data": { "k": "0" } }))
-            .await;
+        ns.create_cm(name, "0").await;
     }
     let apps = ["d1", "d2", "d3"];
     for a in apps {
-        ns.create::<Deployment>(deployment(a, "cfg")).await;
+        ns.create::<Deployment>(auto_using(a, &["cfg"])).await;
     }
-    ns.create::<Deployment>(deployment("sentinel", "probe"))
+    ns.create::<Deployment>(auto_using("sentinel", &["probe"]))
         .await;
     let mut replicas = BTreeMap::new();
     replicas.insert("a", replica(&ns, "a").await);
     replicas.insert("b", replica(&ns, "b").await);
     let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
-    let leader = wait_for("a lease holder", WAIT, || async {
-        let lease = leases
-            .get_opt("kube-reloader-lock")
-            .await
-            .expect("get lease");
-        let holder = lease.and_then(|l| l.spec?.holder_identity);
-        match holder.as_deref() {
-            Some("a") => Ok("a"),
-            Some("b") => Ok("b"),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let leader = match wait_lease_holder(&ns).await.as_str() {
+        "a" => "a",
+        "b" => "b",
+        other => panic!("the lease held by {other}, not a replica"),
+    };
     let follower = if leader == "a" { "b" } else { "a" };
     wait_for("the leader knows it leads", WAIT, || async {
         match replicas[leader].metric("kube_reloader_leader").await {
@@ -90,8 +68,7 @@ async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothi
     })
     .await;
 
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "1" } }))
-        .await;
+    ns.set_cm("cfg", "1").await;
     for a in apps {
         wait_recorded(&ns, a, &cm_hash("1")).await;
     }
@@ -109,11 +86,9 @@ async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothi
     assert_eq!(replicas[leader].metric(WRITES).await, Some(3.0));
 
     // The leader dies (no release, as with SIGKILL) between two changes of a burst.
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("cfg", "2").await;
     replicas.remove(leader).unwrap().sigkill().await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "3" } }))
-        .await;
+    ns.set_cm("cfg", "3").await;
     let mut generations = Vec::new();
     for a in apps {
         generations.push(wait_recorded(&ns, a, &cm_hash("3")).await);
@@ -128,8 +103,7 @@ async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothi
 
     // Nothing is written again once the last change has landed: a later change to
     // another config is the sentinel.
-    ns.merge_patch::<ConfigMap>("probe", json!({ "data": { "k": "1" } }))
-        .await;
+    ns.set_cm("probe", "1").await;
     wait_recorded(&ns, "sentinel", &cm_hash("1")).await;
     for (a, generation) in apps.iter().zip(generations) {
         assert_eq!(
@@ -145,21 +119,6 @@ async fn only_the_leader_writes_and_a_failover_mid_burst_loses_and_repeats_nothi
     assert_eq!(lease.spec.unwrap().holder_identity, None, "not released");
 }
 
-/// Which replica holds the Lease, once one does.
-async fn holder(ns: &TestNs) -> String {
-    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
-    wait_for("a lease holder", WAIT, || async {
-        let lease = leases
-            .get_opt("kube-reloader-lock")
-            .await
-            .expect("get lease");
-        lease
-            .and_then(|l| l.spec?.holder_identity)
-            .ok_or("none yet")
-    })
-    .await
-}
-
 /// A new leader does not repeat the InvalidAnnotation Warning the old one sent: it reads
 /// the Events already on the workload.
 #[tokio::test]
@@ -167,20 +126,39 @@ async fn a_failover_repeats_no_invalid_annotation_warning() {
     let ns = TestNs::new("ha-warn").await;
     let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
     let invalid = json!({ "configmap.reloader.stakater.com/reload": "bad[" });
-    ns.create::<Deployment>(support::deployment("w", invalid, pod))
+    ns.create::<Deployment>(support::deployment("w", invalid.clone(), pod.clone()))
         .await;
     let mut replicas = BTreeMap::new();
     replicas.insert("a".to_owned(), replica(&ns, "a").await);
     replicas.insert("b".to_owned(), replica(&ns, "b").await);
-    let first = holder(&ns).await;
+    let first = wait_lease_holder(&ns).await;
     wait_for("one InvalidAnnotation Warning", WAIT, || async {
-        let found = support::warnings(&ns, "w", "InvalidAnnotation").await;
+        let found = warnings(&ns, "w", "InvalidAnnotation").await;
         if found.len() == 1 { Ok(()) } else { Err(found) }
     })
     .await;
     replicas.remove(&first).unwrap().sigkill().await;
+    // The sentinel: a second invalid workload, made once the old leader is gone. Only the new
+    // leader reports it, in the pass on gaining the lease that must leave `w` out: the
+    // follower caches it first (the lease outlives the kill by seconds).
+    ns.create::<Deployment>(support::deployment("sentinel", invalid, pod))
+        .await;
+    let follower = &replicas[replicas.keys().next().expect("the follower")];
+    let watched = "kube_reloader_watched_objects{kind=\"Deployment\"}";
+    wait_for("the sentinel cached by the follower", WAIT, || async {
+        match follower.metric(watched).await {
+            Some(2.0) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(
+        follower.metric("kube_reloader_leader").await,
+        Some(0.0),
+        "the follower led before it had the sentinel"
+    );
     let next = wait_for("the other replica leading", WAIT, || async {
-        let h = holder(&ns).await;
+        let h = wait_lease_holder(&ns).await;
         if h != first { Ok(h) } else { Err(h) }
     })
     .await;
@@ -191,8 +169,12 @@ async fn a_failover_repeats_no_invalid_annotation_warning() {
         }
     })
     .await;
-    // Long enough for a repeated Warning to be sent and seen.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let found = support::warnings(&ns, "w", "InvalidAnnotation").await;
+    wait_for("the sentinel reported by the new leader", WAIT, || async {
+        let found = warnings(&ns, "sentinel", "InvalidAnnotation").await;
+        if found.len() == 1 { Ok(()) } else { Err(found) }
+    })
+    .await;
+    tokio::time::sleep(SETTLE).await;
+    let found = warnings(&ns, "w", "InvalidAnnotation").await;
     assert_eq!(found.len(), 1, "{found:?}\n{}", replicas[&next].log());
 }

@@ -24,29 +24,11 @@ use kube::{
     client::{Body, ClientBuilder},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use serde_json::json;
 use support::{
-    Binary, Refusal, TestNs, WAIT, job_env, secret_hash, start_operator_as, wait_for,
-    wait_job_recreated, warnings,
+    Binary, Refusal, TestNs, WAIT, change_job_secret, create_job_with_secret, job_env, secret_hash,
+    start_operator_as, wait_for, wait_job_recreated, wait_lease_holder, warnings,
 };
 use tower::{BoxError, Layer, Service};
-
-/// A Job whose reload list names Secret `s`.
-async fn setup(ns: &TestNs) -> Job {
-    ns.create::<Secret>(json!({ "metadata": { "name": "s" }, "stringData": { "t": "1" } }))
-        .await;
-    ns.create(json!({
-        "metadata": { "name": "migrate", "annotations": { "secret.reloader.stakater.com/reload": "s" } },
-        "spec": { "template": { "spec": { "restartPolicy": "Never",
-            "containers": [{ "name": "m", "image": "x" }] } } }
-    }))
-    .await
-}
-
-async fn change(ns: &TestNs) {
-    ns.merge_patch::<Secret>("s", json!({ "stringData": { "t": "2" } }))
-        .await;
-}
 
 /// Waits for the Job re-created with the marker; then makes sure it stays the one Job (no
 /// second re-creation) and that no record of it is left.
@@ -145,7 +127,7 @@ async fn lossy_client(deletes: usize) -> Client {
 #[tokio::test]
 async fn a_delete_whose_answer_is_lost_is_settled_and_the_job_created_once() {
     let ns = TestNs::new("job-lost").await;
-    let old = setup(&ns).await;
+    let old = create_job_with_secret(&ns).await;
     let client = lossy_client(1).await;
     let args = [
         format!("--namespaces={}", ns.name),
@@ -154,7 +136,7 @@ async fn a_delete_whose_answer_is_lost_is_settled_and_the_job_created_once() {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let _op = start_operator_as(&client, &args).await;
-    change(&ns).await;
+    change_job_secret(&ns).await;
     recreated_once(&ns, &old).await;
 }
 
@@ -162,7 +144,7 @@ async fn a_delete_whose_answer_is_lost_is_settled_and_the_job_created_once() {
 /// and been refused its new one: from then on only the record holds it.
 async fn hold_the_new_job(ns: &TestNs, op: &Binary) -> Refusal {
     let refusal = Refusal::job_creates(ns).await;
-    change(ns).await;
+    change_job_secret(ns).await;
     wait_for("the new Job refused", WAIT, || async {
         let refused = warnings(ns, "migrate", "ReloadFail").await;
         if refused.is_empty() {
@@ -179,23 +161,19 @@ async fn hold_the_new_job(ns: &TestNs, op: &Binary) -> Refusal {
     refusal
 }
 
-async fn binary(ns: &TestNs, run: &str) -> Binary {
-    Binary::in_namespace(ns, run, &[], &[]).await
-}
-
 #[tokio::test]
 async fn a_stopped_operator_leaves_the_job_to_the_next_one() {
     for how in ["sigterm", "sigkill"] {
         let ns = TestNs::new(&format!("job-{how}")).await;
-        let old = setup(&ns).await;
-        let first = binary(&ns, "first").await;
+        let old = create_job_with_secret(&ns).await;
+        let first = Binary::in_namespace(&ns, "first", &[], &[]).await;
         let refusal = hold_the_new_job(&ns, &first).await;
         match how {
             "sigterm" => first.sigterm().await,
             _ => first.sigkill().await,
         }
         drop(refusal);
-        let _next = binary(&ns, "next").await;
+        let _next = Binary::in_namespace(&ns, "next", &[], &[]).await;
         recreated_once(&ns, &old).await;
     }
 }
@@ -203,34 +181,14 @@ async fn a_stopped_operator_leaves_the_job_to_the_next_one() {
 #[tokio::test]
 async fn a_new_leader_finishes_the_job_of_a_leader_killed_meanwhile() {
     let ns = TestNs::new("job-ha").await;
-    let old = setup(&ns).await;
-    let ha = |id: &'static str| {
-        let ns = &ns;
-        async move {
-            let extra = [
-                "--enable-ha",
-                "--leader-election-lease-duration=3s",
-                "--leader-election-renew-deadline=2s",
-                "--leader-election-retry-period=500ms",
-            ];
-            let env = [("POD_NAME", id), ("POD_NAMESPACE", ns.name.as_str())];
-            Binary::in_namespace(ns, id, &extra, &env).await
-        }
-    };
-    let a = ha("a").await;
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = ns.api();
+    let old = create_job_with_secret(&ns).await;
+    let a = Binary::ha_replica(&ns, "a", &[]).await;
     wait_for("a leading", WAIT, || async {
-        let lease = leases
-            .get_opt("kube-reloader-lock")
-            .await
-            .expect("get lease");
-        match lease.and_then(|l| l.spec?.holder_identity).as_deref() {
-            Some("a") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
+        let holder = wait_lease_holder(&ns).await;
+        if holder == "a" { Ok(()) } else { Err(holder) }
     })
     .await;
-    let b = ha("b").await;
+    let b = Binary::ha_replica(&ns, "b", &[]).await;
     let refusal = hold_the_new_job(&ns, &a).await;
     a.sigkill().await;
     drop(refusal);

@@ -7,10 +7,10 @@ mod support;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{ConfigMap, Event, Secret},
+    core::v1::{Event, Secret},
 };
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, wait_for};
+use support::{Binary, TestNs, WAIT, state_shards, wait_for};
 
 #[tokio::test]
 async fn secret_values_never_reach_the_log_even_at_trace_level() {
@@ -36,18 +36,7 @@ async fn secret_values_never_reach_the_log_even_at_trace_level() {
     assert!(events.contains("Reloaded"), "no Reloaded Event: {events}");
     let metrics = bin.http_get("/metrics").await.1;
     let state = wait_for("the persisted state", WAIT, || async {
-        let shards: Vec<ConfigMap> = ns
-            .list::<ConfigMap>()
-            .await
-            .into_iter()
-            .filter(|c| {
-                c.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("kube-reloader-state"))
-            })
-            .collect();
-        let text = serde_json::to_string(&shards).unwrap();
+        let text = serde_json::to_string(&state_shards(&ns).await).unwrap();
         if text.contains(" db ") {
             Ok(text)
         } else {

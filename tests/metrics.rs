@@ -6,9 +6,7 @@ mod support;
 
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::json;
-use support::{
-    Binary, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, wait_env_value, wait_for,
-};
+use support::{Binary, TestNs, WAIT, auto_using, cm_hash, wait_env_value, wait_for};
 
 /// The value of the first sample whose line starts with `prefix`.
 fn first(text: &str, prefix: &str) -> Option<f64> {
@@ -23,16 +21,12 @@ fn first(text: &str, prefix: &str) -> Option<f64> {
 #[tokio::test]
 async fn stakater_process_and_client_series_after_a_reload() {
     let ns = TestNs::new("metrics").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "loose" }, "data": { "k": "1" } }))
-        .await;
-    ns.create::<Deployment>(auto_deployment("app", configmap_refs(&["cfg"]), json!([])))
-        .await;
+    ns.create_cm("cfg", "1").await;
+    ns.create_cm("loose", "1").await;
+    ns.create::<Deployment>(auto_using("app", &["cfg"])).await;
     let env = [("METRICS_COUNT_BY_NAMESPACE", "enabled")];
     let op = Binary::in_namespace(&ns, "metrics", &[], &env).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("cfg", "2").await;
     ns.merge_patch::<ConfigMap>("loose", json!({ "metadata": { "labels": { "x": "y" } } }))
         .await;
     wait_env_value(&ns, "app", "STAKATER_CFG_CONFIGMAP", &cm_hash("2")).await;

@@ -5,153 +5,44 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use axum::{
-    Router,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, Method, StatusCode, Uri},
-    routing::post,
-};
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, start_operator, wait_for};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
-
-/// Serves POST /hook on a free loopback port; returns its base URL and what it received
-/// as (content type, body).
-async fn receiver() -> (String, Seen) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    (url, serve_hook(listener, StatusCode::OK))
-}
-
-/// Records each POST /hook on `listener` and answers `status`.
-fn serve_hook(listener: tokio::net::TcpListener, status: StatusCode) -> Seen {
-    let seen: Seen = Arc::default();
-    let hook = move |State(seen): State<Seen>, headers: HeaderMap, body: Bytes| async move {
-        let ct = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        seen.lock()
-            .unwrap()
-            .push((ct, String::from_utf8_lossy(&body).into_owned()));
-        status
-    };
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state(seen.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    seen
-}
-
-/// One request as an HTTP proxy saw it.
-#[derive(Clone, Debug)]
-struct ProxyHit {
-    method: Method,
-    /// The request target: absolute-form for a forwarded request, host:port for CONNECT.
-    target: Uri,
-    headers: HeaderMap,
-    body: String,
-}
-
-type ProxyHits = Arc<Mutex<Vec<ProxyHit>>>;
+use support::{
+    Binary, Receiver, Requests, TestNs, WAIT, auto_using, first_request, free_addr, has_env,
+    read_request, start_operator, wait_for,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A stand-in HTTP proxy on a free loopback port: it records every request and answers
-/// 200, except CONNECT, which it refuses with 403 (nothing is ever tunnelled). Returns its
-/// `host:port`.
-async fn proxy() -> (String, ProxyHits) {
-    let hits: ProxyHits = Arc::default();
-    async fn record(
-        State(hits): State<ProxyHits>,
-        method: Method,
-        target: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> StatusCode {
-        let refuse = method == Method::CONNECT;
-        hits.lock().unwrap().push(ProxyHit {
-            method,
-            target,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
-        if refuse {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::OK
-        }
-    }
-    let app = Router::new().fallback(record).with_state(hits.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, hits)
+/// 200, except CONNECT, which it refuses with 403 (nothing is ever tunnelled). Its
+/// `host:port` is its `addr`.
+async fn proxy() -> Receiver {
+    Receiver::answering(|r| if r.method() == "CONNECT" { 403 } else { 200 }).await
 }
 
-async fn proxy_hit(hits: &ProxyHits, what: &str) -> ProxyHit {
-    wait_for(what, WAIT, || async {
-        hits.lock().unwrap().first().cloned().ok_or("nothing yet")
-    })
-    .await
-}
-
-fn header<'a>(h: &'a ProxyHit, name: &str) -> Option<&'a str> {
-    h.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Waits until the receiver has something and returns all it got.
-async fn received(seen: &Seen, what: &str) -> Vec<(String, String)> {
-    wait_for(what, WAIT, || async {
-        let v = seen.lock().unwrap().clone();
-        if v.is_empty() {
-            Err("nothing received")
-        } else {
-            Ok(v)
-        }
-    })
-    .await
-}
-
+/// ConfigMap `cfg` and the auto Deployment `app` using it.
 async fn setup(ns: &TestNs) {
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
-    ns.create::<Deployment>(json!({
-        "metadata": { "name": "app", "annotations": { "reloader.stakater.com/auto": "true" } },
-        "spec": {
-            "replicas": 0,
-            "selector": { "matchLabels": { "app": "app" } },
-            "template": { "metadata": { "labels": { "app": "app" } }, "spec": { "containers": [
-                { "name": "app", "image": "x", "envFrom": [{ "configMapRef": { "name": "cfg" } }] }
-            ]}}
-        }
-    }))
-    .await;
+    ns.create_cm("cfg", "1").await;
+    ns.create::<Deployment>(auto_using("app", &["cfg"])).await;
 }
 
 fn has_marker(d: &Deployment) -> bool {
-    d.spec.template.spec.as_ref().unwrap().containers[0]
-        .env
-        .iter()
-        .flatten()
-        .any(|e| e.name == "STAKATER_CFG_CONFIGMAP")
+    has_env(d, "STAKATER_CFG_CONFIGMAP")
 }
 
 #[tokio::test]
 async fn webhook_mode_notifies_and_reloads_nothing() {
     let ns = TestNs::new("webhook").await;
     setup(&ns).await;
-    let (url, seen) = receiver().await;
+    let seen = Receiver::start(&[200]).await;
+    let url = seen.url("/hook");
     let _op = start_operator(&ns, &[&format!("--webhook-url={url}")]).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let got = received(&seen, "the webhook call").await;
-    assert_eq!(got[0].0, "application/json");
+    ns.set_cm("cfg", "2").await;
+    let got = seen.received("the webhook call").await;
+    assert_eq!(got[0].call(), "POST /hook");
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&got[0].1).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&got[0].body).unwrap(),
         json!({ "webhook": "update successful" })
     );
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -161,15 +52,16 @@ async fn webhook_mode_notifies_and_reloads_nothing() {
     );
 }
 
-/// Waits until the receiver has exactly `n` POSTs, then makes sure no more follow.
-async fn exactly(seen: &Seen, n: usize, what: &str) {
+/// Waits until the receiver has exactly `n` POSTs to /hook, then makes sure no more follow.
+async fn exactly(seen: &Receiver, n: usize, what: &str) {
     wait_for(what, WAIT, || async {
-        let got = seen.lock().unwrap().len();
+        let got = seen.count();
         if got >= n { Ok(()) } else { Err(got) }
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    assert_eq!(seen.lock().unwrap().len(), n, "{what}: no more afterwards");
+    let calls = seen.calls();
+    assert_eq!(calls, vec!["POST /hook"; n], "{what}: no more afterwards");
 }
 
 /// Stakater's contract: one POST per change of a config's data, before any workload is
@@ -179,16 +71,14 @@ async fn exactly(seen: &Seen, n: usize, what: &str) {
 async fn webhook_mode_posts_once_per_change_of_any_config() {
     let ns = TestNs::new("webhook-count").await;
     setup(&ns).await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "unused" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("unused", "1").await;
     ns.create::<ConfigMap>(json!({
         "metadata": { "name": "ignored", "annotations": { "reloader.stakater.com/ignore": "true" } },
         "data": { "k": "1" }
     }))
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen = serve_hook(listener, StatusCode::INTERNAL_SERVER_ERROR);
+    let seen = Receiver::start(&[500]).await;
+    let url = seen.url("/hook");
     let op = start_operator(&ns, &[&format!("--webhook-url={url}")]).await;
 
     for (name, value) in [
@@ -197,8 +87,7 @@ async fn webhook_mode_posts_once_per_change_of_any_config() {
         ("ignored", "2"),
         ("cfg", "3"),
     ] {
-        ns.merge_patch::<ConfigMap>(name, json!({ "data": { "k": value } }))
-            .await;
+        ns.set_cm(name, value).await;
     }
     ns.merge_patch::<ConfigMap>("cfg", json!({ "metadata": { "labels": { "x": "y" } } }))
         .await;
@@ -213,14 +102,10 @@ async fn webhook_mode_posts_once_per_change_of_any_config() {
 async fn an_unreachable_webhook_is_retried_until_delivered() {
     let ns = TestNs::new("webhook-retry").await;
     setup(&ns).await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_addr().port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let op = start_operator(&ns, &[&format!("--webhook-url={url}")]).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("cfg", "2").await;
     wait_for("a failed attempt", WAIT, || async {
         match op
             .metric("kube_reloader_errors_total{kind=\"webhook\"}")
@@ -234,7 +119,7 @@ async fn an_unreachable_webhook_is_retried_until_delivered() {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
-    let seen = serve_hook(listener, StatusCode::OK);
+    let seen = Receiver::on(listener, &[200]);
     exactly(&seen, 1, "delivered once the receiver is up").await;
 }
 
@@ -242,7 +127,8 @@ async fn an_unreachable_webhook_is_retried_until_delivered() {
 async fn slack_alert_after_a_reload() {
     let ns = TestNs::new("alert").await;
     setup(&ns).await;
-    let (url, seen) = receiver().await;
+    let seen = Receiver::start(&[200]).await;
+    let url = seen.url("/hook");
     let args = [
         "--alert-on-reload=true".to_string(),
         "--alert-sink=slack".to_string(),
@@ -251,14 +137,14 @@ async fn slack_alert_after_a_reload() {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let _op = start_operator(&ns, &args).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let got = received(&seen, "the alert").await;
+    ns.set_cm("cfg", "2").await;
+    let got = seen.received("the alert").await;
+    assert_eq!(got[0].call(), "POST /hook");
     assert!(
         has_marker(&ns.get::<Deployment>("app").await),
         "reloaded before alerting"
     );
-    let body: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
     let text = format!(
         "test-cluster : Reloader detected changes in *cfg* of type *CONFIGMAP* in namespace *{ns}*. Hence reloaded *app* of type *Deployment* in namespace *{ns}*",
         ns = ns.name
@@ -283,31 +169,30 @@ fn alert_args(sink: &str, url: &str, proxy_url: &str) -> Vec<String> {
 async fn http_alert_goes_to_the_proxy_in_absolute_form() {
     let ns = TestNs::new("alert-proxy").await;
     setup(&ns).await;
-    let (addr, hits) = proxy().await;
+    let hits = proxy().await;
     // The alert's host does not resolve: only the proxy can deliver it.
     let args = alert_args(
         "raw",
         "http://alerts.invalid/hook",
-        &format!("http://reloader:s%3Dcret@{addr}"),
+        &format!("http://reloader:s%3Dcret@{}", hits.addr),
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let _op = start_operator(&ns, &args).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let hit = proxy_hit(&hits, "the alert at the proxy").await;
-    assert_eq!(hit.method, Method::POST);
+    ns.set_cm("cfg", "2").await;
+    let hit = hits.first("the alert at the proxy").await;
+    assert_eq!(hit.method(), "POST");
     assert_eq!(
-        hit.target.to_string(),
+        hit.target(),
         "http://alerts.invalid/hook",
         "absolute-form request target"
     );
-    assert_eq!(header(&hit, "host"), Some("alerts.invalid"));
+    assert_eq!(hit.header("host"), Some("alerts.invalid"));
     assert_eq!(
-        header(&hit, "proxy-authorization"),
+        hit.header("proxy-authorization"),
         Some("Basic cmVsb2FkZXI6cz1jcmV0"),
         "reloader:s=cret from the proxy URL"
     );
-    assert_eq!(header(&hit, "content-type"), Some("text/plain"));
+    assert_eq!(hit.header("content-type"), Some("text/plain"));
     assert_eq!(
         hit.body,
         format!(
@@ -321,29 +206,28 @@ async fn http_alert_goes_to_the_proxy_in_absolute_form() {
 async fn https_alert_asks_the_proxy_for_a_connect_tunnel() {
     let ns = TestNs::new("alert-tunnel").await;
     setup(&ns).await;
-    let (addr, hits) = proxy().await;
+    let hits = proxy().await;
     let args = alert_args(
         "slack",
         "https://alerts.invalid:8443/hook",
-        &format!("http://reloader:s%3Dcret@{addr}"),
+        &format!("http://reloader:s%3Dcret@{}", hits.addr),
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let _op = start_operator(&ns, &args).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let hit = proxy_hit(&hits, "the CONNECT at the proxy").await;
-    assert_eq!(hit.method, Method::CONNECT);
-    assert_eq!(hit.target.to_string(), "alerts.invalid:8443");
+    ns.set_cm("cfg", "2").await;
+    let hit = hits.first("the CONNECT at the proxy").await;
+    assert_eq!(hit.method(), "CONNECT");
+    assert_eq!(hit.target(), "alerts.invalid:8443");
     assert_eq!(
-        header(&hit, "proxy-authorization"),
+        hit.header("proxy-authorization"),
         Some("Basic cmVsb2FkZXI6cz1jcmV0")
     );
     // Refused, so nothing went in clear: no second request, and never the alert body.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let all = hits.lock().unwrap().clone();
+    let all = hits.all();
     assert!(
         all.iter()
-            .all(|h| h.method == Method::CONNECT && h.body.is_empty()),
+            .all(|h| h.method() == "CONNECT" && h.body.is_empty()),
         "{all:?}"
     );
 }
@@ -378,47 +262,6 @@ fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
         .with_single_cert(certs, key)
         .expect("a server config");
     tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
-}
-
-/// One request a hand-written server read: its head (request line, headers) and body.
-#[derive(Clone, Debug)]
-struct Request {
-    head: String,
-    body: String,
-}
-
-impl Request {
-    fn line(&self) -> &str {
-        self.head.lines().next().unwrap_or("")
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-type Requests = Arc<Mutex<Vec<Request>>>;
-
-async fn read_request<S: AsyncRead + Unpin>(io: &mut S) -> Option<Request> {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(io.read_u8().await.ok()?);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut req = Request {
-        head,
-        body: String::new(),
-    };
-    let len = req
-        .header("content-length")
-        .map_or(0, |v| v.parse().unwrap());
-    let mut body = vec![0; len];
-    io.read_exact(&mut body).await.ok()?;
-    req.body = String::from_utf8_lossy(&body).into_owned();
-    Some(req)
 }
 
 /// An HTTPS server on 127.0.0.1 that records every request. It answers 200, and a
@@ -516,13 +359,6 @@ async fn alerting_binary(ns: &TestNs, run: &str, env: &[(&str, &str)]) -> Binary
     Binary::in_namespace(ns, run, &[], &env).await
 }
 
-async fn first<T: Clone + std::fmt::Debug>(seen: &Arc<Mutex<Vec<T>>>, what: &str) -> T {
-    wait_for(what, WAIT, || async {
-        seen.lock().unwrap().first().cloned().ok_or("nothing yet")
-    })
-    .await
-}
-
 const RAW_ALERT: &str = "Reloader detected changes in cfg of type CONFIGMAP in namespace {ns}. Hence reloaded app of type Deployment in namespace {ns}";
 
 fn raw_alert(ns: &TestNs) -> String {
@@ -547,9 +383,8 @@ async fn alerts_go_to_an_https_proxy_over_tls() {
         ],
     )
     .await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let hit = first(&hits, "the alert at the proxy").await;
+    ns.set_cm("cfg", "2").await;
+    let hit = first_request(&hits, "the alert at the proxy").await;
     assert_eq!(hit.line(), "POST http://alerts.invalid/hook HTTP/1.1");
     assert_eq!(
         hit.header("proxy-authorization"),
@@ -580,9 +415,8 @@ async fn https_alerts_tunnel_through_an_https_proxy() {
         ],
     )
     .await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let got = first(&received, "the alert through the tunnel").await;
+    ns.set_cm("cfg", "2").await;
+    let got = first_request(&received, "the alert through the tunnel").await;
     assert_eq!(got.line(), "POST /hook HTTP/1.1");
     assert_eq!(got.body, raw_alert(&ns));
     assert_eq!(
@@ -604,14 +438,8 @@ async fn https_alerts_tunnel_through_an_https_proxy() {
 async fn alerts_tunnel_through_a_socks5_proxy() {
     let ns = TestNs::new("alert-socks").await;
     setup(&ns).await;
-    let (url, seen) = receiver().await;
-    let receiver_addr = url
-        .strip_prefix("http://")
-        .and_then(|u| u.strip_suffix("/hook"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let (addr, asks) = socks5_proxy(receiver_addr).await;
+    let seen = Receiver::start(&[200]).await;
+    let (addr, asks) = socks5_proxy(seen.addr).await;
     let _bin = alerting_binary(
         &ns,
         "socks",
@@ -626,10 +454,11 @@ async fn alerts_tunnel_through_a_socks5_proxy() {
         ],
     )
     .await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    let got = received(&seen, "the alert through the SOCKS5 tunnel").await;
-    assert_eq!(got[0], ("text/plain".to_owned(), raw_alert(&ns)));
+    ns.set_cm("cfg", "2").await;
+    let got = seen.received("the alert through the SOCKS5 tunnel").await;
+    assert_eq!(got[0].call(), "POST /hook");
+    assert_eq!(got[0].header("content-type"), Some("text/plain"));
+    assert_eq!(got[0].body, raw_alert(&ns));
     let ask = asks.lock().unwrap()[0].clone();
     assert_eq!(
         ask,
@@ -642,14 +471,14 @@ async fn alerts_tunnel_through_a_socks5_proxy() {
 async fn no_alert_but_a_warning(run: &str, env: &[(&str, &str)], flag: &str) {
     let ns = TestNs::new(run).await;
     setup(&ns).await;
-    let (url, seen) = receiver().await;
+    let seen = Receiver::start(&[200]).await;
+    let url = seen.url("/hook");
     let env: Vec<(&str, &str)> = [("ALERT_WEBHOOK_URL", url.as_str())]
         .into_iter()
         .chain(env.iter().copied())
         .collect();
     let bin = alerting_binary(&ns, run, &env).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("cfg", "2").await;
     wait_for("the reload", WAIT, || async {
         has_marker(&ns.get::<Deployment>("app").await)
             .then_some(())
@@ -658,7 +487,7 @@ async fn no_alert_but_a_warning(run: &str, env: &[(&str, &str)], flag: &str) {
     .await;
     // An alert goes out right after its write.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert!(seen.lock().unwrap().is_empty(), "an alert was sent");
+    assert_eq!(seen.count(), 0, "an alert was sent");
     let series = format!("kube_reloader_config_warnings_total{{flag=\"{flag}\"}}");
     assert_eq!(bin.metric(&series).await, Some(1.0), "{}", bin.log());
     assert!(bin.log().contains(&format!("{flag}: ")), "{}", bin.log());

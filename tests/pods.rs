@@ -9,29 +9,15 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
+use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 use support::{
-    Binary, TestNs, WAIT, cm_hash,
+    Binary, TestNs, WAIT, annotation, auto, cm_hash, marker_var,
     pods::{self, Kind, PodLog},
     start_operator, wait_for,
 };
 
 const VAR: &str = "STAKATER_CFG_CONFIGMAP";
-
-fn auto() -> Value {
-    json!({ "reloader.stakater.com/auto": "true" })
-}
-
-async fn config(ns: &TestNs, name: &str) {
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": name }, "data": { "k": "1" } }))
-        .await;
-}
-
-async fn change(ns: &TestNs, name: &str, value: &str) {
-    ns.merge_patch::<ConfigMap>(name, json!({ "data": { "k": value } }))
-        .await;
-}
 
 /// The workload `w` with `replicas` pods (a DaemonSet: one per node) rolled out and Ready
 /// before the test goes on; returns those pods.
@@ -91,7 +77,7 @@ fn assert_replaced_once(
 /// node): the rollout completes and each pod is replaced exactly once, with the new env var.
 async fn one_change_replaces_every_pod_once(kind: Kind) {
     let ns = TestNs::new(&format!("pods-{}", kind.name().to_lowercase())).await;
-    config(&ns, "cfg").await;
+    ns.create_cm("cfg", "1").await;
     let n = match kind {
         Kind::DaemonSet => pods::fake_nodes(&ns).await,
         _ => 3,
@@ -106,7 +92,7 @@ async fn one_change_replaces_every_pod_once(kind: Kind) {
     let old = pods::revision(kind, &before[0]);
     let log = PodLog::start(&ns).await;
     let _op = start_operator(&ns, &[]).await;
-    change(&ns, "cfg", "2").await;
+    ns.set_cm("cfg", "2").await;
     pods::wait_template_env(&ns, kind, "w", VAR, &cm_hash("2")).await;
     pods::rollout_status(&ns, kind, "w").await;
     let now = pods::wait_ready_pods(&ns, "w", n).await;
@@ -137,7 +123,7 @@ async fn a_burst_of_changes_to_several_configs_replaces_the_pods_once() {
     let ns = TestNs::new("pods-burst").await;
     let names = ["a", "b", "c"];
     for n in names {
-        config(&ns, n).await;
+        ns.create_cm(n, "1").await;
     }
     let obj = pods::workload(Kind::Deployment, "w", 3, auto(), &names, json!({}));
     let before = rolled_out(&ns, Kind::Deployment, obj, 3).await;
@@ -146,7 +132,7 @@ async fn a_burst_of_changes_to_several_configs_replaces_the_pods_once() {
     // Default settings: the burst falls within the coalescing window.
     let _op = start_operator(&ns, &[]).await;
     for n in names {
-        change(&ns, n, "2").await;
+        ns.set_cm(n, "2").await;
     }
     pods::wait_template_env(
         &ns,
@@ -159,7 +145,7 @@ async fn a_burst_of_changes_to_several_configs_replaces_the_pods_once() {
     pods::rollout_status(&ns, Kind::Deployment, "w").await;
     let now = pods::wait_ready_pods(&ns, "w", 3).await;
     for n in names {
-        let var = format!("STAKATER_{}_CONFIGMAP", n.to_uppercase());
+        let var = marker_var("ConfigMap", n);
         assert_replaced_once(Kind::Deployment, &log, &now, &old, &var, &cm_hash("2"), 3);
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -172,14 +158,13 @@ async fn a_burst_of_changes_to_several_configs_replaces_the_pods_once() {
 }
 
 fn paused(d: &Deployment) -> (Option<bool>, bool) {
-    let at = d.metadata.annotations.as_ref();
-    let marked = at.is_some_and(|a| a.contains_key("deployment.reloader.stakater.com/paused-at"));
+    let marked = annotation(d, "deployment.reloader.stakater.com/paused-at").is_some();
     (d.spec.paused, marked)
 }
 
 /// A Deployment with a pause-period of `period`, rolled out with two Ready pods.
 async fn pausing_deployment(ns: &TestNs, period: &str) -> (String, PodLog) {
-    config(ns, "cfg").await;
+    ns.create_cm("cfg", "1").await;
     let mut ann = auto();
     ann["deployment.reloader.stakater.com/pause-period"] = json!(period);
     let before = rolled_out(
@@ -241,7 +226,7 @@ async fn pause_period_pauses_then_resumes_and_the_rollout_completes() {
     let ns = TestNs::new("pods-pause").await;
     let (old, log) = pausing_deployment(&ns, "4s").await;
     let _op = start_operator(&ns, &[]).await;
-    change(&ns, "cfg", "2").await;
+    ns.set_cm("cfg", "2").await;
     wait_paused_without_rollout(&ns, &log).await;
     resumed_and_completed(&ns, &log, &old).await;
 }
@@ -251,7 +236,7 @@ async fn pause_period_completes_when_the_operator_is_killed_mid_pause() {
     let ns = TestNs::new("pods-pause-kill").await;
     let (old, log) = pausing_deployment(&ns, "4s").await;
     let op = Binary::in_namespace(&ns, "first", &[], &[]).await;
-    change(&ns, "cfg", "2").await;
+    ns.set_cm("cfg", "2").await;
     wait_paused_without_rollout(&ns, &log).await;
     op.sigkill().await;
     // Past the pause-period with no operator running: still paused, nothing replaced.
@@ -269,7 +254,7 @@ async fn pause_period_completes_when_the_operator_is_killed_mid_pause() {
 #[tokio::test]
 async fn a_change_during_a_rollout_gives_at_most_one_more_and_ends_on_the_latest() {
     let ns = TestNs::new("pods-midway").await;
-    config(&ns, "cfg").await;
+    ns.create_cm("cfg", "1").await;
     // Each new pod counts as available 2 s after it is Ready, one at a time: a rollout of
     // three pods takes over 6 s.
     let spec = json!({ "minReadySeconds": 2,
@@ -278,7 +263,7 @@ async fn a_change_during_a_rollout_gives_at_most_one_more_and_ends_on_the_latest
     rolled_out(&ns, Kind::Deployment, obj, 3).await;
     let log = PodLog::start(&ns).await;
     let _op = start_operator(&ns, &["--coalesce-window=0s"]).await;
-    change(&ns, "cfg", "2").await;
+    ns.set_cm("cfg", "2").await;
     pods::wait_template_env(&ns, Kind::Deployment, "w", VAR, &cm_hash("2")).await;
     wait_for("the first rollout under way", WAIT, || async {
         match log.created("w").len() {
@@ -287,7 +272,7 @@ async fn a_change_during_a_rollout_gives_at_most_one_more_and_ends_on_the_latest
         }
     })
     .await;
-    change(&ns, "cfg", "3").await;
+    ns.set_cm("cfg", "3").await;
     pods::wait_template_env(&ns, Kind::Deployment, "w", VAR, &cm_hash("3")).await;
     pods::rollout_status(&ns, Kind::Deployment, "w").await;
     let now = pods::wait_ready_pods(&ns, "w", 3).await;
@@ -315,14 +300,14 @@ async fn a_change_during_a_rollout_gives_at_most_one_more_and_ends_on_the_latest
 #[tokio::test]
 async fn the_rollout_keeps_the_deployments_max_unavailable_and_max_surge() {
     let ns = TestNs::new("pods-strategy").await;
-    config(&ns, "cfg").await;
+    ns.create_cm("cfg", "1").await;
     let spec = json!({ "minReadySeconds": 1,
         "strategy": { "type": "RollingUpdate", "rollingUpdate": { "maxSurge": 0, "maxUnavailable": 1 } } });
     let obj = pods::workload(Kind::Deployment, "w", 4, auto(), &["cfg"], spec);
     let before = rolled_out(&ns, Kind::Deployment, obj, 4).await;
     let log = PodLog::start(&ns).await;
     let _op = start_operator(&ns, &[]).await;
-    change(&ns, "cfg", "2").await;
+    ns.set_cm("cfg", "2").await;
     pods::wait_template_env(&ns, Kind::Deployment, "w", VAR, &cm_hash("2")).await;
     pods::rollout_status(&ns, Kind::Deployment, "w").await;
     let old = pods::revision(Kind::Deployment, &before[0]);
@@ -345,14 +330,14 @@ async fn the_rollout_keeps_the_deployments_max_unavailable_and_max_surge() {
 #[tokio::test]
 async fn the_rollout_keeps_the_statefulsets_partition() {
     let ns = TestNs::new("pods-partition").await;
-    config(&ns, "cfg").await;
+    ns.create_cm("cfg", "1").await;
     let spec = json!({ "updateStrategy": { "type": "RollingUpdate", "rollingUpdate": { "partition": 2 } } });
     let obj = pods::workload(Kind::StatefulSet, "w", 3, auto(), &["cfg"], spec);
     let before = rolled_out(&ns, Kind::StatefulSet, obj, 3).await;
     let old = pods::revision(Kind::StatefulSet, &before[0]);
     let log = PodLog::start(&ns).await;
     let _op = start_operator(&ns, &[]).await;
-    change(&ns, "cfg", "2").await;
+    ns.set_cm("cfg", "2").await;
     pods::wait_template_env(&ns, Kind::StatefulSet, "w", VAR, &cm_hash("2")).await;
     let status = pods::rollout_status(&ns, Kind::StatefulSet, "w").await;
     assert!(

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use k8s_openapi::api::{
     apps::v1::{DaemonSet, Deployment},
-    core::v1::{ConfigMap, ServiceAccount},
+    core::v1::ServiceAccount,
     rbac::v1::{Role, RoleBinding},
 };
 use serde_json::{Value, json};
 use support::{
-    TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, service_account_kubeconfig,
-    start_operator_as, wait_env_value, wait_for,
+    TestNs, WAIT, auto, auto_using, cm_hash, container_env,
+    pods::{self, Kind},
+    service_account_kubeconfig, start_operator_as, wait_env_value, wait_for,
 };
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
@@ -45,28 +46,9 @@ fn binding(role: &str) -> Value {
     })
 }
 
-fn daemonset(name: &str) -> Value {
-    let auto = json!({ "reloader.stakater.com/auto": "true" });
-    let pod = json!({ "containers": [
-        { "name": "app", "image": "x", "envFrom": configmap_refs(&["cfg"]) }
-    ]});
-    json!({
-        "metadata": { "name": name, "annotations": auto },
-        "spec": {
-            "selector": { "matchLabels": { "app": name } },
-            "template": { "metadata": { "labels": { "app": name } }, "spec": pod }
-        }
-    })
-}
-
 fn ds_env(d: &DaemonSet) -> Option<String> {
-    let c = &d.spec.template.spec.as_ref()?.containers[0];
-    c.env
-        .iter()
-        .flatten()
-        .find(|e| e.name == "STAKATER_CFG_CONFIGMAP")?
-        .value
-        .clone()
+    let containers = &d.spec.template.spec.as_ref()?.containers;
+    container_env(containers, "app", "STAKATER_CFG_CONFIGMAP")
 }
 
 #[tokio::test]
@@ -77,11 +59,10 @@ async fn a_refused_watch_does_not_stop_the_others_and_recovers_when_allowed() {
         .await;
     ns.create::<Role>(role_without_daemonsets()).await;
     ns.create::<RoleBinding>(binding("operator")).await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
-    ns.create::<Deployment>(auto_deployment("web", configmap_refs(&["cfg"]), json!([])))
-        .await;
-    ns.create::<DaemonSet>(daemonset("agent")).await;
+    ns.create_cm("cfg", "1").await;
+    ns.create::<Deployment>(auto_using("web", &["cfg"])).await;
+    let agent = pods::workload(Kind::DaemonSet, "agent", 0, auto(), &["cfg"], json!({}));
+    ns.create::<DaemonSet>(agent).await;
 
     let kubeconfig = service_account_kubeconfig(&ns.name, "operator");
     let client = support::client_for(&kubeconfig).await;
@@ -116,8 +97,7 @@ async fn a_refused_watch_does_not_stop_the_others_and_recovers_when_allowed() {
     );
 
     // The kinds it may list reload.
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("cfg", "2").await;
     wait_env_value(&ns, "web", "STAKATER_CFG_CONFIGMAP", &cm_hash("2")).await;
 
     // Allowed now: the DaemonSet watch lists on its next retry (backing off up to 30 s),
@@ -147,8 +127,7 @@ async fn a_refused_watch_does_not_stop_the_others_and_recovers_when_allowed() {
         Some(1.0),
         "the other namespace still"
     );
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "3" } }))
-        .await;
+    ns.set_cm("cfg", "3").await;
     wait_for("the DaemonSet reloaded", WAIT, || async {
         let d = ns.get::<DaemonSet>("agent").await;
         match ds_env(&d) {

@@ -8,20 +8,16 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    batch::v1::Job,
-    core::v1::{ConfigMap, Secret},
-};
+use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job, core::v1::ConfigMap};
 use kube::{
     Api,
     api::{Patch, PatchParams},
 };
 use serde_json::json;
 use support::{
-    Binary, CutProxy, OwnPlane, TestNs, WAIT, apply_as_gitops, auto_deployment, cm_hash,
-    configmap_refs, env_of, job_env, recorded_hash, secret_hash, start_operator, wait_env_value,
-    wait_for, wait_job_recreated, warnings,
+    Binary, CutProxy, OwnPlane, TestNs, WAIT, apply_as_gitops, auto_using, change_job_secret,
+    cm_hash, create_job_with_secret, env_of, job_env, marker_var, recorded_hash, rollouts,
+    secret_hash, start_operator, wait_env_value, wait_for, wait_job_recreated, wait_warnings,
 };
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.
@@ -41,10 +37,8 @@ impl Lcg {
 async fn create_pairs(ns: &TestNs, n: usize) {
     for i in 0..n {
         let cm = format!("cfg-{i}");
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": cm }, "data": { "k": "0" } }))
-            .await;
-        let refs = configmap_refs(&[&cm]);
-        ns.create::<Deployment>(auto_deployment(&format!("app-{i}"), refs, json!([])))
+        ns.create_cm(&cm, "0").await;
+        ns.create::<Deployment>(auto_using(&format!("app-{i}"), &[&cm]))
             .await;
     }
 }
@@ -54,7 +48,7 @@ async fn create_pairs(ns: &TestNs, n: usize) {
 type Marker = fn(&Deployment, usize) -> Option<String>;
 
 fn env_marker(d: &Deployment, i: usize) -> Option<String> {
-    env_of(d, "app", &format!("STAKATER_CFG_{i}_CONFIGMAP"))
+    env_of(d, "app", &marker_var("ConfigMap", &format!("cfg-{i}")))
 }
 
 fn annotation_marker(d: &Deployment, _: usize) -> Option<String> {
@@ -83,16 +77,12 @@ async fn assert_final_hashes(
             }
         })
         .await;
-        let rollouts = d.metadata.generation.unwrap_or(1) - 1;
+        let rollouts = rollouts(&d);
         assert!(
             rollouts <= i64::from(*count),
             "{name} rolled {rollouts} times for {count} changes ({context})"
         );
     }
-}
-
-async fn operator(ns: &TestNs, run: usize) -> Binary {
-    Binary::in_namespace(ns, &run.to_string(), &[], &[]).await
 }
 
 #[tokio::test]
@@ -106,7 +96,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_chang
     let mut rng = Lcg(seed);
     let n = 50;
     create_pairs(&ns, n).await;
-    let mut op = operator(&ns, 0).await;
+    let mut op = Binary::in_namespace(&ns, "0", &[], &[]).await;
     let mut changes = vec![0u32; n];
     let kills: Vec<u64> = (0..4).map(|_| rng.next(200)).collect();
     for step in 0..200u64 {
@@ -123,7 +113,8 @@ async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_chang
             .expect("change");
         if kills.contains(&step) {
             op.sigkill().await;
-            op = operator(&ns, step as usize + 1).await;
+            let run = (step + 1).to_string();
+            op = Binary::in_namespace(&ns, &run, &[], &[]).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.next(60))).await;
     }
@@ -134,11 +125,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_never_rolls_more_than_chang
 #[tokio::test]
 async fn scaler_and_gitops_writers_keep_their_fields_while_reloads_land() {
     let ns = TestNs::new("writers").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("cfg", "0").await;
     // The GitOps manifest leaves replicas to the scaler, as it must with an HPA.
     let manifest = |version: u32| {
-        let mut d = auto_deployment("web", configmap_refs(&["cfg"]), json!([]));
+        let mut d = auto_using("web", &["cfg"]);
         d["apiVersion"] = json!("apps/v1");
         d["kind"] = json!("Deployment");
         d["metadata"]["namespace"] = json!(ns.name);
@@ -147,7 +137,7 @@ async fn scaler_and_gitops_writers_keep_their_fields_while_reloads_land() {
         d.to_string()
     };
     apply_as_gitops(&manifest(0));
-    let op = operator(&ns, 0).await;
+    let op = Binary::in_namespace(&ns, "0", &[], &[]).await;
     let deploys = ns.api::<Deployment>();
     let (mut replicas, mut revision, mut value) = (1, 0, 0);
     let start = tokio::time::Instant::now();
@@ -161,8 +151,7 @@ async fn scaler_and_gitops_writers_keep_their_fields_while_reloads_land() {
         revision += 1;
         apply_as_gitops(&manifest(revision));
         value += 1;
-        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": value.to_string() } }))
-            .await;
+        ns.set_cm("cfg", &value.to_string()).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let want = cm_hash(&value.to_string());
@@ -206,11 +195,8 @@ async fn cut_connections_during_a_stream_lose_nothing() {
     while start.elapsed() < Duration::from_secs(9) {
         let i = step % n;
         changes[i] += 1;
-        ns.merge_patch::<ConfigMap>(
-            &format!("cfg-{i}"),
-            json!({ "data": { "k": changes[i].to_string() } }),
-        )
-        .await;
+        ns.set_cm(&format!("cfg-{i}"), &changes[i].to_string())
+            .await;
         if step % 15 == 14 {
             // Cut, and change a config while the operator cannot see it.
             proxy.cut();
@@ -359,8 +345,7 @@ async fn a_reload_write_cut_off_is_retried_and_lands_once() {
     let args = ["--coalesce-window=3s", "--reload-strategy=annotations"];
     let env = [("KUBECONFIG", kubeconfig.as_str())];
     let op = Binary::in_namespace(&ns, "0", &args, &env).await;
-    ns.merge_patch::<ConfigMap>("cfg-0", json!({ "data": { "k": "1" } }))
-        .await;
+    ns.set_cm("cfg-0", "1").await;
     wait_for("the change seen", WAIT, || async {
         let pending = op.metric("kube_reloader_pending_reloads").await;
         (pending == Some(1.0)).then_some(()).ok_or(pending)
@@ -383,28 +368,15 @@ async fn a_reload_write_cut_off_is_retried_and_lands_once() {
 #[tokio::test]
 async fn a_job_whose_recreation_is_refused_for_a_while_is_created_once_allowed() {
     let ns = TestNs::new("jobheld").await;
-    ns.create::<Secret>(json!({ "metadata": { "name": "s" }, "stringData": { "t": "1" } }))
-        .await;
-    let annotations = json!({ "secret.reloader.stakater.com/reload": "s" });
-    let created: Job = ns
-        .create(json!({
-            "metadata": { "name": "migrate", "annotations": annotations },
-            "spec": { "template": { "spec": { "restartPolicy": "Never",
-                "containers": [{ "name": "m", "image": "x" }] } } }
-        }))
-        .await;
+    let created = create_job_with_secret(&ns).await;
     // An admission policy refuses every Job created in the namespace until it is removed:
     // stakater's Job reload deletes the Job first, so from then on only we hold it.
     let policy = support::Refusal::job_creates(&ns).await;
 
     let op = start_operator(&ns, &[]).await;
-    ns.merge_patch::<Secret>("s", json!({ "stringData": { "t": "2" } }))
-        .await;
-    let note = wait_for("a warning that the Job waits", WAIT, || async {
-        let notes = warnings(&ns, "migrate", "ReloadFail").await;
-        notes.into_iter().next().ok_or("no ReloadFail Event")
-    })
-    .await;
+    change_job_secret(&ns).await;
+    // A warning that the Job waits.
+    let note = wait_warnings(&ns, "migrate", "ReloadFail").await.remove(0);
     assert!(note.contains("held by the test"), "{note}");
     let failed = op
         .metric("kube_reloader_errors_total{kind=\"write\"}")

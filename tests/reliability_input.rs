@@ -13,22 +13,14 @@ use k8s_openapi::{
 };
 use kube_reloader::operator::model::hash;
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, cm_hash, start_operator, wait_env_value, wait_for, warnings};
+use support::{
+    TestNs, WAIT, app_deployment, cm_hash, configmap_refs, deployment_generation, start_operator,
+    wait_env_value, wait_for, wait_warnings, warnings,
+};
 
+/// A Deployment whose container `app` takes the ConfigMaps `env_from`.
 fn workload(name: &str, annotations: Value, env_from: &[&str]) -> Value {
-    let pod = json!({ "containers": [
-        { "name": "app", "image": "x", "envFrom": support::configmap_refs(env_from) }
-    ]});
-    support::deployment(name, annotations, pod)
-}
-
-fn cm(name: &str, value: &str) -> Value {
-    json!({ "metadata": { "name": name }, "data": { "k": value } })
-}
-
-async fn generation(ns: &TestNs, name: &str) -> i64 {
-    let d = ns.get::<Deployment>(name).await;
-    d.metadata.generation.unwrap_or_default()
+    app_deployment(name, annotations, configmap_refs(env_from))
 }
 
 #[tokio::test]
@@ -37,14 +29,14 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
     let auto = json!({ "reloader.stakater.com/auto": "true" });
 
     // Setup, one row per case.
-    ns.create::<ConfigMap>(cm("good", "1")).await;
+    ns.create_cm("good", "1").await;
     ns.create::<Deployment>(workload(
         "bad-regex",
         json!({ "configmap.reloader.stakater.com/reload": "good,([" }),
         &[],
     ))
     .await;
-    ns.create::<ConfigMap>(cm("paused-cfg", "1")).await;
+    ns.create_cm("paused-cfg", "1").await;
     let bad_pause = json!({
         "reloader.stakater.com/auto": "true",
         "deployment.reloader.stakater.com/pause-period": "five minutes"
@@ -53,11 +45,11 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
         .await;
     let many: Vec<String> = (0..10_000).map(|i| format!("name-{i}")).collect();
     let listed = json!({ "configmap.reloader.stakater.com/reload": many.join(",") });
-    ns.create::<ConfigMap>(cm("name-9999", "1")).await;
+    ns.create_cm("name-9999", "1").await;
     ns.create::<Deployment>(workload("ten-thousand-names", listed, &[]))
         .await;
     let big_value = "x".repeat(1024 * 1024 - 512);
-    ns.create::<ConfigMap>(cm("big", &big_value)).await;
+    ns.create_cm("big", &big_value).await;
     ns.create::<Deployment>(workload("uses-big", auto.clone(), &["big"]))
         .await;
     ns.create::<ConfigMap>(json!({ "metadata": { "name": "bin" },
@@ -65,31 +57,26 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
         .await;
     ns.create::<Deployment>(workload("uses-bin", auto.clone(), &["bin"]))
         .await;
-    ns.create::<ConfigMap>(cm("a-b", "1")).await;
-    ns.create::<ConfigMap>(cm("a.b", "1")).await;
+    ns.create_cm("a-b", "1").await;
+    ns.create_cm("a.b", "1").await;
     ns.create::<Deployment>(workload("collide", auto.clone(), &["a-b", "a.b"]))
         .await;
-    ns.create::<ConfigMap>(cm("unused", "1")).await;
+    ns.create_cm("unused", "1").await;
     ns.create::<Deployment>(workload("references-nothing", auto.clone(), &[]))
         .await;
-    ns.create::<ConfigMap>(cm("doomed-cfg", "1")).await;
+    ns.create_cm("doomed-cfg", "1").await;
     ns.create::<Deployment>(workload("doomed", auto.clone(), &["doomed-cfg"]))
         .await;
-    ns.create::<ConfigMap>(cm("sentinel-cfg", "1")).await;
+    ns.create_cm("sentinel-cfg", "1").await;
     ns.create::<Deployment>(workload("sentinel", auto.clone(), &["sentinel-cfg"]))
         .await;
     // A window long enough to delete `doomed` while its reload is pending.
     let op = start_operator(&ns, &["--coalesce-window=3s"]).await;
 
     // Invalid regex item: one Warning Event; the valid item still reloads.
-    let w = wait_for("InvalidAnnotation on bad-regex", WAIT, || async {
-        let w = warnings(&ns, "bad-regex", "InvalidAnnotation").await;
-        if w.is_empty() { Err("none") } else { Ok(w) }
-    })
-    .await;
+    let w = wait_warnings(&ns, "bad-regex", "InvalidAnnotation").await;
     assert!(w[0].contains("(["), "{w:?}");
-    ns.merge_patch::<ConfigMap>("good", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("good", "2").await;
 
     // Bad pause-period: a Warning Event; the reload goes out without a pause.
     wait_for("InvalidAnnotation on bad-pause", WAIT, || async {
@@ -101,25 +88,20 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
         }
     })
     .await;
-    ns.merge_patch::<ConfigMap>("paused-cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("paused-cfg", "2").await;
 
     // 10,000 names in one annotation; a 1 MiB ConfigMap; binaryData.
-    ns.merge_patch::<ConfigMap>("name-9999", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("name-9999", "2").await;
     let big_new = "y".repeat(1024 * 1024 - 512);
-    ns.merge_patch::<ConfigMap>("big", json!({ "data": { "k": big_new } }))
-        .await;
+    ns.set_cm("big", &big_new).await;
     ns.merge_patch::<ConfigMap>("bin", json!({ "binaryData": { "blob": "AQID" } }))
         .await;
 
     // A config referenced by nobody under auto: a documented skip (nothing to roll).
-    ns.merge_patch::<ConfigMap>("unused", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("unused", "2").await;
 
     // The workload is deleted while its reload waits in the coalescing window.
-    ns.merge_patch::<ConfigMap>("doomed-cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("doomed-cfg", "2").await;
     ns.api::<Deployment>()
         .delete("doomed", &Default::default())
         .await
@@ -155,16 +137,13 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
 
     // Colliding env names (`a-b` and `a.b` are both A_B, as in stakater): the variable holds
     // the hash of whichever changed last, and each change rolls.
-    ns.merge_patch::<ConfigMap>("a-b", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("a-b", "2").await;
     wait_env_value(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("2")).await;
-    ns.merge_patch::<ConfigMap>("a.b", json!({ "data": { "k": "3" } }))
-        .await;
+    ns.set_cm("a.b", "3").await;
     wait_env_value(&ns, "collide", "STAKATER_A_B_CONFIGMAP", &cm_hash("3")).await;
 
     // Everyone else is still served, after every case above.
-    ns.merge_patch::<ConfigMap>("sentinel-cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("sentinel-cfg", "2").await;
     wait_env_value(
         &ns,
         "sentinel",
@@ -173,7 +152,7 @@ async fn bad_input_is_reported_or_skipped_and_everyone_else_is_served() {
     )
     .await;
     assert_eq!(
-        generation(&ns, "references-nothing").await,
+        deployment_generation(&ns, "references-nothing").await,
         1,
         "rolled for nothing"
     );

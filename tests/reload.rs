@@ -6,45 +6,27 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::{
-    apps::v1::{Deployment, ReplicaSet},
+    apps::v1::Deployment,
     batch::v1::{CronJob, Job},
     core::v1::{ConfigMap, Secret},
 };
 use kube_reloader::operator::apply::markers::ReloadSource;
 use serde_json::json;
 use support::{
-    Refusal, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, deployment, env_of, job_env,
-    kubectl, secret_hash, start_operator, wait_for, wait_job_recreated, warnings,
+    Refusal, SETTLE, TestNs, WAIT, annotation, app_deployment, auto, auto_deployment, auto_using,
+    cm_hash, configmap_refs, deployment, env_of, job, job_env, kubectl, secret_hash,
+    setup_auto_pair, start_operator, task_pod, wait_env_value, wait_for, wait_job_recreated,
+    wait_marker, wait_no_marker, wait_warnings, warnings,
 };
 
-/// Waits until container `app` of Deployment `name` has env var `var`; returns its value.
-async fn wait_env(ns: &TestNs, name: &str, var: &str, what: &str) -> String {
-    wait_for(what, WAIT, || async {
-        let d = ns.get::<Deployment>(name).await;
-        env_of(&d, "app", var).ok_or("no env var yet")
-    })
-    .await
-}
-
 async fn replicaset_count(ns: &TestNs, name: &str) -> usize {
-    ns.list::<ReplicaSet>()
-        .await
-        .iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.name == name)
-        })
-        .count()
+    support::pods::replica_sets(ns, name).await.len()
 }
 
 #[tokio::test]
 async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
     let ns = TestNs::new("envvars").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app-config" }, "data": { "k": "v1" } }))
-        .await;
+    ns.create_cm("app-config", "v1").await;
     let pod = json!({ "containers": [
         { "name": "side", "image": "x" },
         { "name": "app", "image": "x", "envFrom": [{ "configMapRef": { "name": "app-config" } }] }
@@ -57,6 +39,10 @@ async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
     .await;
     ns.create::<Deployment>(deployment("plain", json!({}), pod))
         .await;
+    // The sentinel of the negatives below: its own ConfigMap and auto workload.
+    ns.create_cm("sentinel", "1").await;
+    ns.create::<Deployment>(auto_using("sentinel", &["sentinel"]))
+        .await;
     let _op = start_operator(&ns, &[]).await;
     wait_for("first ReplicaSets", WAIT, || async {
         let n = replicaset_count(&ns, "auto").await + replicaset_count(&ns, "plain").await;
@@ -64,17 +50,9 @@ async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
     })
     .await;
 
-    ns.merge_patch::<ConfigMap>("app-config", json!({ "data": { "k": "v2" } }))
-        .await;
-    let expected = cm_hash("v2");
-    wait_for("the env var on the referencing container", WAIT, || async {
-        let d = ns.get::<Deployment>("auto").await;
-        match env_of(&d, "app", "STAKATER_APP_CONFIG_CONFIGMAP") {
-            Some(v) if v == expected => Ok(()),
-            other => Err(other),
-        }
-    })
-    .await;
+    ns.set_cm("app-config", "v2").await;
+    // The env var on the referencing container.
+    wait_env_value(&ns, "auto", "STAKATER_APP_CONFIG_CONFIGMAP", &cm_hash("v2")).await;
     wait_for("a second ReplicaSet", WAIT, || async {
         let n = replicaset_count(&ns, "auto").await;
         if n == 2 { Ok(()) } else { Err(n) }
@@ -87,13 +65,17 @@ async fn env_vars_auto_reload_rolls_only_the_referencing_workload() {
         "only the chosen container"
     );
 
-    // A metadata-only change is no change; the unannotated workload never rolls.
+    // A metadata-only change is no change; the unannotated workload never rolls. The
+    // sentinel's ConfigMap changes after it, on the same watch: once the sentinel rolled, the
+    // metadata change was seen and decided on.
     ns.merge_patch::<ConfigMap>(
         "app-config",
         json!({ "metadata": { "labels": { "x": "y" } } }),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    ns.set_cm("sentinel", "2").await;
+    wait_marker(&ns, "sentinel", "STAKATER_SENTINEL_CONFIGMAP").await;
+    tokio::time::sleep(SETTLE).await;
     let plain = ns.get::<Deployment>("plain").await;
     assert_eq!(env_of(&plain, "app", "STAKATER_APP_CONFIG_CONFIGMAP"), None);
     assert_eq!(replicaset_count(&ns, "plain").await, 1);
@@ -183,9 +165,12 @@ spec:
     let deployment_only = manifest.split("---\n").nth(1).unwrap().to_string();
     kubectl(&["apply", "-f", "-"], Some(&manifest));
     let _op = start_operator(&ns, &[]).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "v2" } }))
-        .await;
-    let marker = wait_env(&ns, "app", "STAKATER_CFG_CONFIGMAP", "the reload").await;
+    ns.set_cm("cfg", "v2").await;
+    let marker = env_of(
+        &wait_marker(&ns, "app", "STAKATER_CFG_CONFIGMAP").await,
+        "app",
+        "STAKATER_CFG_CONFIGMAP",
+    );
     let rolled = ns.get::<Deployment>("app").await.spec.template;
 
     // An HPA-like scale, then the user's manifest again, client-side and server-side.
@@ -196,7 +181,7 @@ spec:
     let d = ns.get::<Deployment>("app").await;
     assert_eq!(
         env_of(&d, "app", "STAKATER_CFG_CONFIGMAP"),
-        Some(marker),
+        marker,
         "marker kept"
     );
     assert_eq!(d.spec.template, rolled, "the pod template is unchanged");
@@ -207,54 +192,32 @@ spec:
 #[tokio::test]
 async fn reload_on_delete_removes_the_env_var() {
     let ns = TestNs::new("delete").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "gone" }, "data": { "k": "v" } }))
-        .await;
+    ns.create_cm("gone", "v").await;
     let pod = json!({ "containers": [{ "name": "app", "image": "x",
         "envFrom": [{ "configMapRef": { "name": "gone", "optional": true } }] }] });
-    ns.create::<Deployment>(deployment(
-        "w",
-        json!({ "reloader.stakater.com/auto": "true" }),
-        pod,
-    ))
-    .await;
+    ns.create::<Deployment>(deployment("w", auto(), pod)).await;
     let _op = start_operator(&ns, &["--reload-on-delete=true"]).await;
-    ns.merge_patch::<ConfigMap>("gone", json!({ "data": { "k": "v2" } }))
-        .await;
-    wait_env(&ns, "w", "STAKATER_GONE_CONFIGMAP", "the env var").await;
+    ns.set_cm("gone", "v2").await;
+    wait_marker(&ns, "w", "STAKATER_GONE_CONFIGMAP").await;
     ns.api::<ConfigMap>()
         .delete("gone", &Default::default())
         .await
         .expect("delete");
-    wait_for("the env var removed", WAIT, || async {
-        let d = ns.get::<Deployment>("w").await;
-        match env_of(&d, "app", "STAKATER_GONE_CONFIGMAP") {
-            None => Ok(()),
-            Some(v) => Err(v),
-        }
-    })
-    .await;
+    wait_no_marker(&ns, "w", "STAKATER_GONE_CONFIGMAP").await;
 }
 
+/// A CronJob whose Jobs take ConfigMap `job-config`; `suspend` as given.
 fn cronjob(name: &str, annotations: serde_json::Value, suspend: bool) -> serde_json::Value {
-    json!({
-        "metadata": { "name": name, "annotations": annotations },
-        "spec": {
-            "schedule": "0 0 1 1 *",
-            "suspend": suspend,
-            "jobTemplate": { "spec": { "template": { "spec": {
-                "restartPolicy": "Never",
-                "containers": [{ "name": "task", "image": "x",
-                    "envFrom": [{ "configMapRef": { "name": "job-config" } }] }]
-            }}}}
-        }
-    })
+    let pod = task_pod(configmap_refs(&["job-config"]));
+    let mut c = support::cronjob(name, annotations, pod);
+    c["spec"]["suspend"] = json!(suspend);
+    c
 }
 
 #[tokio::test]
 async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
     let ns = TestNs::new("cron").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "job-config" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("job-config", "1").await;
     let auto = json!({ "reloader.stakater.com/auto": "true" });
     ns.create::<CronJob>(cronjob("runs", auto.clone(), false))
         .await;
@@ -264,10 +227,13 @@ async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
     patch_mode["reloader.stakater.com/cronjob-reload-strategy"] = json!("patch");
     ns.create::<CronJob>(cronjob("patched", patch_mode, false))
         .await;
+    // The sentinel of the suspended CronJob's negative below.
+    ns.create_cm("sentinel", "1").await;
+    ns.create::<Deployment>(auto_using("sentinel", &["sentinel"]))
+        .await;
     let _op = start_operator(&ns, &[]).await;
 
-    ns.merge_patch::<ConfigMap>("job-config", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("job-config", "2").await;
     let expected = cm_hash("2");
     wait_for("a Job created from the CronJob", WAIT, || async {
         let n = ns.list::<Job>().await.len();
@@ -291,7 +257,11 @@ async fn cronjobs_get_a_job_or_a_patched_template_and_suspended_ones_nothing() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The sentinel's ConfigMap changes after `job-config`, on the same watch: once it
+    // rolled, the change was decided on for every CronJob, the suspended one too.
+    ns.set_cm("sentinel", "2").await;
+    wait_marker(&ns, "sentinel", "STAKATER_SENTINEL_CONFIGMAP").await;
+    tokio::time::sleep(SETTLE).await;
     let jobs: Vec<Job> = ns.list::<Job>().await;
     assert_eq!(
         jobs.len(),
@@ -341,12 +311,10 @@ async fn jobs_are_recreated_with_the_marker() {
         json!({ "metadata": { "name": "job-secret" }, "stringData": { "t": "1" } }),
     )
     .await;
-    let created: Job = ns.create(json!({
-        "metadata": { "name": "migrate", "annotations": { "secret.reloader.stakater.com/reload": "job-secret" } },
-        "spec": { "template": { "spec": { "restartPolicy": "Never",
-            "containers": [{ "name": "m", "image": "x" }] } } }
-    }))
-    .await;
+    let annotations = json!({ "secret.reloader.stakater.com/reload": "job-secret" });
+    let created: Job = ns
+        .create(job("migrate", annotations, task_pod(json!([]))))
+        .await;
     let _op = start_operator(&ns, &[]).await;
     ns.merge_patch::<Secret>("job-secret", json!({ "stringData": { "t": "2" } }))
         .await;
@@ -363,8 +331,7 @@ async fn jobs_are_recreated_with_the_marker() {
 async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
     use k8s_openapi::api::events::v1::Event;
     let ns = TestNs::new("badregex").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "good" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("good", "1").await;
     let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
     let annotations = json!({ "configmap.reloader.stakater.com/reload": "bad[,good" });
     ns.create::<Deployment>(deployment("w", annotations, pod))
@@ -391,15 +358,9 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
     );
     assert_eq!(warning[0].type_.as_deref(), Some("Warning"));
 
-    ns.merge_patch::<ConfigMap>("good", json!({ "data": { "k": "2" } }))
-        .await;
-    wait_env(
-        &ns,
-        "w",
-        "STAKATER_GOOD_CONFIGMAP",
-        "the valid item still reloads (first container)",
-    )
-    .await;
+    ns.set_cm("good", "2").await;
+    // The valid item still reloads (first container).
+    wait_marker(&ns, "w", "STAKATER_GOOD_CONFIGMAP").await;
     // The reload changed the template, not the annotations: still one warning.
     let again: Vec<Event> = ns
         .list::<Event>()
@@ -417,8 +378,7 @@ async fn an_invalid_regex_item_is_reported_once_and_the_rest_still_works() {
 async fn reload_list_items_are_read_as_go_reads_them() {
     let ns = TestNs::new("goregex").await;
     for n in ["app-x", "xx-db", "my.app", "myxapp", "the-mydb", "sentinel"] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": n }, "data": { "k": "1" } }))
-            .await;
+        ns.create_cm(n, "1").await;
     }
     let pod = json!({ "containers": [{ "name": "app", "image": "x" }] });
     let list = r"app)|(db, \Qmy.app\E, *mydb, sentinel";
@@ -426,15 +386,7 @@ async fn reload_list_items_are_read_as_go_reads_them() {
     ns.create::<Deployment>(deployment("w", annotations, pod))
         .await;
     let _op = start_operator(&ns, &[]).await;
-    let warned = wait_for("one InvalidAnnotation Warning", WAIT, || async {
-        let found = warnings(&ns, "w", "InvalidAnnotation").await;
-        if found.is_empty() {
-            Err("none yet")
-        } else {
-            Ok(found)
-        }
-    })
-    .await;
+    let warned = wait_warnings(&ns, "w", "InvalidAnnotation").await;
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(
         warned[0].contains("app)|(db") && warned[0].contains("unexpected )"),
@@ -446,33 +398,14 @@ async fn reload_list_items_are_read_as_go_reads_them() {
     );
 
     for n in ["app-x", "xx-db", "myxapp", "my.app", "the-mydb"] {
-        ns.merge_patch::<ConfigMap>(n, json!({ "data": { "k": "2" } }))
-            .await;
+        ns.set_cm(n, "2").await;
     }
-    wait_env(
-        &ns,
-        "w",
-        "STAKATER_MY_APP_CONFIGMAP",
-        "\\Q…\\E rolls its literal name",
-    )
-    .await;
-    wait_env(
-        &ns,
-        "w",
-        "STAKATER_THE_MYDB_CONFIGMAP",
-        "*mydb: any name ending in mydb",
-    )
-    .await;
-    ns.merge_patch::<ConfigMap>("sentinel", json!({ "data": { "k": "2" } }))
-        .await;
-    let d = wait_for("the sentinel's env var", WAIT, || async {
-        let d = ns.get::<Deployment>("w").await;
-        match env_of(&d, "app", "STAKATER_SENTINEL_CONFIGMAP") {
-            Some(_) => Ok(d),
-            None => Err("not yet"),
-        }
-    })
-    .await;
+    // \Q…\E rolls its literal name.
+    wait_marker(&ns, "w", "STAKATER_MY_APP_CONFIGMAP").await;
+    // *mydb: any name ending in mydb.
+    wait_marker(&ns, "w", "STAKATER_THE_MYDB_CONFIGMAP").await;
+    ns.set_cm("sentinel", "2").await;
+    let d = wait_marker(&ns, "w", "STAKATER_SENTINEL_CONFIGMAP").await;
     for var in [
         "STAKATER_APP_X_CONFIGMAP",
         "STAKATER_XX_DB_CONFIGMAP",
@@ -487,36 +420,26 @@ async fn reload_list_items_are_read_as_go_reads_them() {
 #[tokio::test]
 async fn a_refused_write_gives_one_reload_fail_warning_then_lands() {
     let ns = TestNs::new("reloadfail").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
-    ns.create::<Deployment>(auto_deployment("w", configmap_refs(&["cfg"]), json!([])))
-        .await;
+    ns.create_cm("cfg", "1").await;
+    ns.create::<Deployment>(auto_using("w", &["cfg"])).await;
     let refusal = Refusal::apply(&ns, "apps", "deployments", "UPDATE");
     let probe = json!({ "metadata": { "annotations": { "probe": "x" } } });
     let dry_run = kube::api::PatchParams {
         dry_run: true,
         ..Default::default()
     };
-    wait_for("the policy in force", WAIT, || async {
-        let patch = kube::api::Patch::Merge(&probe);
-        match ns.api::<Deployment>().patch("w", &dry_run, &patch).await {
-            Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
-            other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
-        }
-    })
-    .await;
-    let op = start_operator(&ns, &["--coalesce-window=0s"]).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
+    refusal
+        .wait_in_force(|| async {
+            let patch = kube::api::Patch::Merge(&probe);
+            ns.api::<Deployment>()
+                .patch("w", &dry_run, &patch)
+                .await
+                .map(|_| ())
+        })
         .await;
-    let notes = wait_for("a ReloadFail Warning", WAIT, || async {
-        let found = warnings(&ns, "w", "ReloadFail").await;
-        if found.is_empty() {
-            Err("none yet")
-        } else {
-            Ok(found)
-        }
-    })
-    .await;
+    let op = start_operator(&ns, &["--coalesce-window=0s"]).await;
+    ns.set_cm("cfg", "2").await;
+    let notes = wait_warnings(&ns, "w", "ReloadFail").await;
     let want = format!(
         "Update for 'w' of type 'Deployment' in namespace '{}' failed with error ",
         ns.name
@@ -532,13 +455,8 @@ async fn a_refused_write_gives_one_reload_fail_warning_then_lands() {
         .await;
     assert_eq!(errors, failed, "one handler_error per failed attempt");
     drop(refusal);
-    wait_env(
-        &ns,
-        "w",
-        "STAKATER_CFG_CONFIGMAP",
-        "the reload once allowed",
-    )
-    .await;
+    // The reload, once allowed.
+    wait_marker(&ns, "w", "STAKATER_CFG_CONFIGMAP").await;
     assert_eq!(
         warnings(&ns, "w", "ReloadFail").await.len(),
         1,
@@ -559,40 +477,18 @@ async fn create_invalid(ns: &TestNs) {
         .await;
 }
 
+/// Waits until the Deployment `invalid` of `create_invalid` is reported.
 async fn wait_invalid_reported(ns: &TestNs) {
-    wait_for("the invalid annotation reported", WAIT, || async {
-        let found = warnings(ns, "invalid", "InvalidAnnotation").await;
-        if found.is_empty() {
-            Err("none yet")
-        } else {
-            Ok(())
-        }
-    })
-    .await;
-}
-
-/// The same ConfigMap `cfg` and auto Deployment `w` in each namespace.
-async fn setup_auto_pair(a: &TestNs, b: &TestNs) {
-    let pod = json!({ "containers": [{ "name": "app", "image": "x",
-        "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] });
-    for ns in [a, b] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-            .await;
-        let auto = json!({ "reloader.stakater.com/auto": "true" });
-        ns.create::<Deployment>(deployment("w", auto, pod.clone()))
-            .await;
-    }
+    wait_warnings(ns, "invalid", "InvalidAnnotation").await;
 }
 
 /// Changes `cfg` in both namespaces (the spared one first); `rolled`'s workload reloads and,
 /// once it has, `spared`'s still has no marker.
 async fn change_both_expect_one(rolled: &TestNs, spared: &TestNs, untouched: &str) {
     for ns in [spared, rolled] {
-        ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-            .await;
+        ns.set_cm("cfg", "2").await;
     }
-    let what = format!("the reload in {}", rolled.name);
-    wait_env(rolled, "w", "STAKATER_CFG_CONFIGMAP", &what).await;
+    wait_marker(rolled, "w", "STAKATER_CFG_CONFIGMAP").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let d = spared.get::<Deployment>("w").await;
     assert_eq!(
@@ -636,27 +532,18 @@ async fn namespace_selector_limits_reloads_to_selected_namespaces() {
 #[tokio::test]
 async fn pause_period_pauses_once_and_a_restarted_operator_resumes() {
     let ns = TestNs::new("pause").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
-    let pod = json!({ "containers": [{ "name": "app", "image": "x",
-        "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] });
+    ns.create_cm("cfg", "1").await;
     let annotations = json!({
         "reloader.stakater.com/auto": "true",
         "deployment.reloader.stakater.com/pause-period": "4s"
     });
-    ns.create::<Deployment>(deployment("w", annotations, pod))
+    ns.create::<Deployment>(app_deployment("w", annotations, configmap_refs(&["cfg"])))
         .await;
     let op = start_operator(&ns, &[]).await;
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("cfg", "2").await;
     let paused = wait_for("the Deployment paused with the marker", WAIT, || async {
         let d = ns.get::<Deployment>("w").await;
-        let at = d
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("deployment.reloader.stakater.com/paused-at"))
-            .cloned();
+        let at = annotation(&d, "deployment.reloader.stakater.com/paused-at");
         match (
             d.spec.paused,
             at,
@@ -678,12 +565,7 @@ async fn pause_period_pauses_once_and_a_restarted_operator_resumes() {
     let _op = start_operator(&ns, &[]).await;
     let resumed = wait_for("the Deployment resumed", WAIT, || async {
         let d = ns.get::<Deployment>("w").await;
-        let at = d
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("deployment.reloader.stakater.com/paused-at"))
-            .cloned();
+        let at = annotation(&d, "deployment.reloader.stakater.com/paused-at");
         match (d.spec.paused, at) {
             (Some(false) | None, None) => Ok(d),
             other => Err(other),
@@ -726,43 +608,32 @@ async fn namespaces_to_ignore_are_never_reloaded() {
 #[tokio::test]
 async fn sync_after_restart_rolls_only_workloads_with_stale_markers() {
     let ns = TestNs::new("syncrestart").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "now" } }))
-        .await;
+    ns.create_cm("cfg", "now").await;
     let current = cm_hash("now");
     let old = cm_hash("before");
-    let pod = |marker: Option<&str>| {
-        let env = marker.map_or(
+    let env = |marker: Option<&str>| {
+        marker.map_or(
             json!([]),
             |v| json!([{ "name": "STAKATER_CFG_CONFIGMAP", "value": v }]),
-        );
-        json!({ "containers": [{ "name": "app", "image": "x", "env": env,
-                                 "envFrom": [{ "configMapRef": { "name": "cfg" } }] }] })
+        )
     };
-    let auto = json!({ "reloader.stakater.com/auto": "true" });
     // Changed while no reloader ran, never reloaded, and already current.
     for (name, marker) in [
         ("stale", Some(old.as_str())),
         ("unmarked", None),
         ("current", Some(current.as_str())),
     ] {
-        ns.create::<Deployment>(deployment(name, auto.clone(), pod(marker)))
-            .await;
+        let d = auto_deployment(name, configmap_refs(&["cfg"]), env(marker));
+        ns.create::<Deployment>(d).await;
     }
     let _op = start_operator(
         &ns,
         &["--reload-on-create=true", "--sync-after-restart=true"],
     )
     .await;
+    // The current hash after start-up.
     for name in ["stale", "unmarked"] {
-        let what = format!("{name}: the current hash after start-up");
-        wait_for(&what, WAIT, || async {
-            let d = ns.get::<Deployment>(name).await;
-            match env_of(&d, "app", "STAKATER_CFG_CONFIGMAP") {
-                Some(v) if v == current => Ok(()),
-                other => Err(other),
-            }
-        })
-        .await;
+        wait_env_value(&ns, name, "STAKATER_CFG_CONFIGMAP", &current).await;
     }
     // All three were planned in the same pass at start-up; the up-to-date one was skipped.
     let d = ns.get::<Deployment>("current").await;
@@ -780,10 +651,18 @@ async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
     setup_auto_pair(&late, &other).await;
     create_invalid(&late).await;
     let label = format!("late-{}", std::process::id());
+    // The sentinel: `other` is selected from the start, and its invalid workload is reported
+    // in the start-up pass that would report `late`'s if it were served.
+    create_invalid(&other).await;
+    kubectl(
+        &["label", "namespace", &other.name, &format!("{label}=yes")],
+        None,
+    );
     let args = [format!("--namespace-selector={label}=yes")];
     let _op = support::start_global_operator(&late, &[&args[0], "--coalesce-window=0s"]).await;
-    // Not served yet: no warning for its workloads (given a moment to show up).
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Not served yet: no warning for its workloads.
+    wait_invalid_reported(&other).await;
+    tokio::time::sleep(SETTLE).await;
     let early = warnings(&late, "invalid", "InvalidAnnotation").await;
     assert!(early.is_empty(), "warned before it was selected: {early:?}");
     // Selected only now: its ConfigMap was listed while the namespace was not.
@@ -791,18 +670,11 @@ async fn a_namespace_selected_after_start_up_reloads_on_its_next_change() {
         &["label", "namespace", &late.name, &format!("{label}=yes")],
         None,
     );
-    // Time for the Namespace watch to deliver the label (no timing is asserted); then one
-    // change must roll, though the ConfigMap was listed while unselected.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    late.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
-    // Its invalid annotations are reported now that it is served.
+    // Its invalid annotations are reported now that it is served: the Namespace watch
+    // delivered the label (no timing is asserted). Then one change must roll, though the
+    // ConfigMap was listed while unselected.
     wait_invalid_reported(&late).await;
-    wait_env(
-        &late,
-        "w",
-        "STAKATER_CFG_CONFIGMAP",
-        "the first change after selection",
-    )
-    .await;
+    late.set_cm("cfg", "2").await;
+    // The first change after selection.
+    wait_marker(&late, "w", "STAKATER_CFG_CONFIGMAP").await;
 }

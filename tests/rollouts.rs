@@ -2,7 +2,6 @@
 
 mod support;
 
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube_reloader::operator::{model::hash, watch::rollout_resource};
 use serde_json::{Value, json};
@@ -41,8 +40,7 @@ fn install_crd() {
 async fn rollouts_get_the_marker_or_a_restart() {
     install_crd();
     let ns = TestNs::new("rollout").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("cfg", "1").await;
     let api: Api<DynamicObject> =
         Api::namespaced_with(ns.client.clone(), &ns.name, &rollout_resource());
     let pp = PostParams::default();
@@ -57,8 +55,7 @@ async fn rollouts_get_the_marker_or_a_restart() {
         .expect("create rollout");
     let _op = start_operator(&ns, &["--is-Argo-Rollouts=true"]).await;
 
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("cfg", "2").await;
     let mut data = std::collections::BTreeMap::new();
     data.insert("k".to_string(), "2".to_string());
     let expected = hash::configmap_hash(Some(&data), None).to_string();
@@ -106,8 +103,7 @@ async fn a_coalesced_rollout_write_keeps_the_container_order() {
     install_crd();
     let ns = TestNs::new("rollout-order").await;
     for n in ["a", "b"] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": n }, "data": { "k": "1" } }))
-            .await;
+        ns.create_cm(n, "1").await;
     }
     let api: Api<DynamicObject> =
         Api::namespaced_with(ns.client.clone(), &ns.name, &rollout_resource());
@@ -126,8 +122,7 @@ async fn a_coalesced_rollout_write_keeps_the_container_order() {
     let _op = start_operator(&ns, &["--is-Argo-Rollouts=true", "--coalesce-window=2s"]).await;
 
     for n in ["b", "a"] {
-        ns.merge_patch::<ConfigMap>(n, json!({ "data": { "k": "2" } }))
-            .await;
+        ns.set_cm(n, "2").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     let containers = wait_for("both markers", WAIT, || async {

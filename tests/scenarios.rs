@@ -2,16 +2,20 @@
 //! and reference types, each with the container expected to get the marker, or none.
 //! Negative cases are proven with a sentinel: a second config of the same kind, changed
 //! after the case's config, rolls its own workload; once it has, the case's change was
-//! seen too, so a missing marker means "decided not to roll", not "not yet".
+//! seen too, so a missing marker means "decided not to roll", not "not yet". Where the
+//! sentinel cannot roll either, a witness that can is changed last (an ignored kind,
+//! filtered labels), or the dry run's count of what it would have written shows both
+//! changes handled.
 
 mod support;
-
-use std::time::Duration;
 
 use futures::future::join_all;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, start_operator, wait_for};
+use support::{
+    SETTLE, TestNs, WAIT, auto, change_config, create_config, env_from, marker_var, start_operator,
+    wait_for,
+};
 
 struct Case {
     name: &'static str,
@@ -28,17 +32,9 @@ struct Case {
     expect: Option<&'static str>,
 }
 
-fn envfrom(kind: &str) -> Value {
-    if kind == "Secret" {
-        json!({ "secretRef": { "name": "cfg" } })
-    } else {
-        json!({ "configMapRef": { "name": "cfg" } })
-    }
-}
-
 fn pod_envfrom(kind: &str) -> Value {
     json!({ "containers": [{ "name": "other", "image": "x" },
-                           { "name": "user", "image": "x", "envFrom": [envfrom(kind)] }] })
+                           { "name": "user", "image": "x", "envFrom": [env_from(kind, "cfg")] }] })
 }
 
 fn base(
@@ -152,39 +148,9 @@ fn workload(
     .unwrap()
 }
 
-async fn create_config(ns: &TestNs, kind: &str, name: &str, annotations: &Value, labels: &Value) {
-    let body = json!({
-        "apiVersion": "v1", "kind": kind,
-        "metadata": { "name": name, "annotations": annotations, "labels": labels },
-        "data": { "k": if kind == "Secret" { "MQ==" } else { "1" } }
-    });
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
-    let api: Api<DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &ar);
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(body).unwrap(),
-    )
-    .await
-    .expect("create config");
-}
-
-async fn change_config(ns: &TestNs, kind: &str, name: &str) {
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
-    let api: Api<DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &ar);
-    let v = if kind == "Secret" { "Mg==" } else { "2" };
-    let patch = json!({ "data": { "k": v } });
-    api.patch(name, &Default::default(), &kube::api::Patch::Merge(&patch))
-        .await
-        .expect("change config");
-}
-
 /// The containers (by name) that carry the env var or annotation for `config`.
 fn marked(obj: &DynamicObject, config_kind: &str, config: &str) -> Vec<String> {
-    let var = format!(
-        "STAKATER_{}_{}",
-        config.to_uppercase(),
-        config_kind.to_uppercase()
-    );
+    let var = marker_var(config_kind, config);
     let t = &obj.data["spec"]["template"];
     let mut out: Vec<String> = t["spec"]["containers"]
         .as_array()
@@ -212,6 +178,15 @@ fn marked(obj: &DynamicObject, config_kind: &str, config: &str) -> Vec<String> {
         );
     }
     out
+}
+
+/// Waits until Deployment `name` has the marker of its config `name` of `kind`.
+async fn wait_rolled(api: &Api<DynamicObject>, case: &str, name: &str, kind: &str) {
+    wait_for(&format!("{case}: {name} rolled"), WAIT, || async {
+        let m = marked(&api.get(name).await.expect("get sentinel"), kind, name);
+        if m.is_empty() { Err(m) } else { Ok(()) }
+    })
+    .await;
 }
 
 async fn run_case(case: Case) -> Result<(), String> {
@@ -260,10 +235,9 @@ async fn run_case(case: Case) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("{}: create workload: {e}", case.name))?;
-    let sentinel_pod = json!({ "containers": [{ "name": "s", "image": "x", "envFrom": [
-        if case.config_kind == "Secret" { json!({ "secretRef": { "name": "sentinel" } }) }
-        else { json!({ "configMapRef": { "name": "sentinel" } }) }
-    ]}]});
+    let sentinel_pod = json!({ "containers": [
+        { "name": "s", "image": "x", "envFrom": [env_from(case.config_kind, "sentinel")] }
+    ]});
     let sentinel_annotations = json!({ "reloader.stakater.com/auto": "true" });
     sentinel_api
         .create(
@@ -278,7 +252,32 @@ async fn run_case(case: Case) -> Result<(), String> {
         )
         .await
         .map_err(|e| format!("{}: create sentinel: {e}", case.name))?;
-    let _op = start_operator(&ns, case.flags).await;
+    let flag = |prefix: &str| case.flags.iter().any(|f| f.starts_with(prefix));
+    let (dry_run, ignores_kind, filters_labels) = (
+        flag("--dry-run"),
+        flag("--resources-to-ignore"),
+        flag("--resource-label-selector"),
+    );
+    // The witness: a plain auto workload on a config the flags let through (a ConfigMap
+    // when the case's kind is ignored, labelled for the label selector).
+    let witness_kind = if ignores_kind {
+        "ConfigMap"
+    } else {
+        case.config_kind
+    };
+    if ignores_kind || filters_labels {
+        let labels = json!({ "reload": "yes" });
+        create_config(&ns, witness_kind, "witness", &json!({}), &labels).await;
+        let pod = json!({ "containers": [
+            { "name": "s", "image": "x", "envFrom": [env_from(witness_kind, "witness")] }
+        ]});
+        let witness = workload("Deployment", "witness", &auto(), &json!({}), &pod);
+        sentinel_api
+            .create(&pp, &witness)
+            .await
+            .map_err(|e| format!("{}: create witness: {e}", case.name))?;
+    }
+    let op = start_operator(&ns, case.flags).await;
 
     change_config(&ns, case.config_kind, "cfg").await;
     if let Some(container) = case.expect {
@@ -295,26 +294,27 @@ async fn run_case(case: Case) -> Result<(), String> {
         return Ok(());
     }
     change_config(&ns, case.config_kind, "sentinel").await;
-    let sentinel_expected = !case.flags.iter().any(|f| {
-        f.starts_with("--dry-run")
-            || f.starts_with("--resources-to-ignore")
-            || f.starts_with("--resource-label-selector")
-    });
-    if sentinel_expected {
-        wait_for(&format!("{}: sentinel rolled", case.name), WAIT, || async {
-            let m = marked(
-                &sentinel_api.get("sentinel").await.expect("get sentinel"),
-                case.config_kind,
-                "sentinel",
-            );
-            if m.is_empty() { Err(m) } else { Ok(()) }
+    let sentinel_rolls = !(dry_run || ignores_kind || filters_labels);
+    if sentinel_rolls {
+        wait_rolled(&sentinel_api, case.name, "sentinel", case.config_kind).await;
+    } else if dry_run {
+        // Nothing is written: the case's workload and the sentinel, both auto on a changed
+        // config, are counted as what would have been.
+        let series = "kube_reloader_dry_run_reloads_total";
+        wait_for(&format!("{}: {series} 2", case.name), WAIT, || async {
+            match op.metric(series).await {
+                Some(n) if n >= 2.0 => Ok(()),
+                other => Err(other),
+            }
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
     } else {
-        // The sentinel cannot roll either (dry run, ignored kind, filtered labels): give the
-        // operator time to have seen both changes.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        change_config(&ns, witness_kind, "witness").await;
+        wait_rolled(&sentinel_api, case.name, "witness", witness_kind).await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    if !sentinel_rolls {
+        // The sentinel cannot roll either (dry run, ignored kind, filtered labels).
         let m = marked(
             &sentinel_api.get("sentinel").await.expect("get sentinel"),
             case.config_kind,

@@ -6,27 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::{
-    apps::v1::{Deployment, ReplicaSet},
-    core::v1::ConfigMap,
-};
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::json;
-use support::{TestNs, wait_for};
-
-/// ReplicaSets in `ns` owned by the Deployment `name`.
-async fn replicasets_of(ns: &TestNs, name: &str) -> Vec<ReplicaSet> {
-    ns.list::<ReplicaSet>()
-        .await
-        .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.kind == "Deployment" && o.name == name)
-        })
-        .collect()
-}
+use support::{TestNs, pods::replica_sets, wait_for};
 
 #[tokio::test]
 async fn template_change_creates_a_second_replicaset() {
@@ -53,7 +35,7 @@ async fn template_change_creates_a_second_replicaset() {
     .await;
 
     let first = wait_for("the first ReplicaSet", Duration::from_secs(30), || async {
-        let rs = replicasets_of(&ns, "app").await;
+        let rs = replica_sets(&ns, "app").await;
         if rs.len() == 1 { Ok(rs) } else { Err(rs.len()) }
     })
     .await;
@@ -65,7 +47,7 @@ async fn template_change_creates_a_second_replicaset() {
     .await;
 
     let all = wait_for("a second ReplicaSet", Duration::from_secs(30), || async {
-        let rs = replicasets_of(&ns, "app").await;
+        let rs = replica_sets(&ns, "app").await;
         if rs.len() == 2 { Ok(rs) } else { Err(rs.len()) }
     })
     .await;
@@ -96,8 +78,7 @@ async fn pods_run_and_a_cronjobs_job_completes() {
     use k8s_openapi::api::batch::v1::{CronJob, Job};
     use support::pods::{self, Kind};
     let ns = TestNs::new("smoke-pods").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("cfg", "1").await;
     let d = pods::workload(Kind::Deployment, "w", 2, json!({}), &["cfg"], json!({}));
     pods::create(&ns, Kind::Deployment, d).await;
     let status = pods::rollout_status(&ns, Kind::Deployment, "w").await;

@@ -10,21 +10,19 @@ use kube_reloader::operator::{
     state::{self, NAME_PREFIX, State},
 };
 use serde_json::json;
-use support::{Binary, TestNs, WAIT, cm_hash, sample, start_operator, wait_env_value, wait_for};
+use support::{
+    Binary, Refusal, TestNs, WAIT, auto_deployment, cm_hash, configmap_refs, deployment_generation,
+    marker_var, sample, start_operator, wait_env_value, wait_for, wait_no_marker,
+};
 
+/// An auto Deployment using ConfigMap `config`, carrying the marker `marker` if given (as
+/// a reloader before left it).
 fn deployment(name: &str, config: &str, marker: Option<&str>) -> serde_json::Value {
-    let env = marker.map_or(json!([]), |v| {
-        json!([{ "name": format!("STAKATER_{}_CONFIGMAP", config.to_uppercase()), "value": v }])
-    });
-    support::auto_deployment(name, support::configmap_refs(&[config]), env)
-}
-
-async fn generation(ns: &TestNs, name: &str) -> i64 {
-    ns.get::<Deployment>(name)
-        .await
-        .metadata
-        .generation
-        .unwrap_or_default()
+    let env = marker.map_or(
+        json!([]),
+        |v| json!([{ "name": marker_var("ConfigMap", config), "value": v }]),
+    );
+    auto_deployment(name, configmap_refs(&[config]), env)
 }
 
 /// The persisted state as stored in the namespace's shard ConfigMaps.
@@ -59,40 +57,33 @@ async fn wait_persisted(ns: &TestNs, name: &str, want: &str) {
     .await
 }
 
-/// The real binary, scoped to the namespace and keeping its state there.
-async fn binary(ns: &TestNs, run: &str) -> Binary {
-    Binary::in_namespace(ns, run, &[], &[]).await
-}
-
 const WRITES: &str = "reloader_reload_executed_total{success=\"true\"}";
 
 #[tokio::test]
 async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
     let ns = TestNs::new("sigkill").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "cfg" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("cfg", "0").await;
     ns.create::<Deployment>(deployment("app", "cfg", None))
         .await;
-    let first = binary(&ns, "1").await;
+    let first = Binary::in_namespace(&ns, "1", &[], &[]).await;
     wait_persisted(&ns, "cfg", &cm_hash("0")).await;
     first.sigkill().await;
 
-    ns.merge_patch::<ConfigMap>("cfg", json!({ "data": { "k": "1" } }))
-        .await;
-    let second = binary(&ns, "2").await;
+    ns.set_cm("cfg", "1").await;
+    let second = Binary::in_namespace(&ns, "2", &[], &[]).await;
     wait_env_value(&ns, "app", "STAKATER_CFG_CONFIGMAP", &cm_hash("1")).await;
     // Killed again right after the write, most likely before the state caught up.
     second.sigkill().await;
     assert_eq!(
-        generation(&ns, "app").await,
+        deployment_generation(&ns, "app").await,
         2,
         "one rollout for one change"
     );
 
-    let third = binary(&ns, "3").await;
+    let third = Binary::in_namespace(&ns, "3", &[], &[]).await;
     wait_persisted(&ns, "cfg", &cm_hash("1")).await;
     assert_eq!(third.metric(WRITES).await, Some(0.0), "the third run wrote");
-    assert_eq!(generation(&ns, "app").await, 2, "rolled twice");
+    assert_eq!(deployment_generation(&ns, "app").await, 2, "rolled twice");
     third.sigkill().await;
 }
 
@@ -100,8 +91,7 @@ async fn a_change_made_while_the_operator_was_killed_is_applied_exactly_once() {
 async fn install_restart_and_stakater_switch_roll_nothing() {
     let ns = TestNs::new("zeroroll").await;
     for name in ["cfg", "probe"] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": name }, "data": { "k": "0" } }))
-            .await;
+        ns.create_cm(name, "0").await;
     }
     // Never reloaded by anyone, reloaded by stakater (current marker), and the sentinel.
     ns.create::<Deployment>(deployment("fresh", "cfg", None))
@@ -116,11 +106,14 @@ async fn install_restart_and_stakater_switch_roll_nothing() {
         let op = start_operator(&ns, &[&state_flag, "--coalesce-window=0s"]).await;
         // A change to the probe, made after start-up, rolls its sentinel; whatever the
         // start-up planned was dispatched before it.
-        ns.merge_patch::<ConfigMap>("probe", json!({ "data": { "k": probe } }))
-            .await;
+        ns.set_cm("probe", probe).await;
         wait_env_value(&ns, "sentinel", "STAKATER_PROBE_CONFIGMAP", &cm_hash(probe)).await;
         for name in ["fresh", "switched"] {
-            assert_eq!(generation(&ns, name).await, 1, "{run} rolled {name}");
+            assert_eq!(
+                deployment_generation(&ns, name).await,
+                1,
+                "{run} rolled {name}"
+            );
         }
         let (_, body) = op.http_get("/metrics").await;
         let writes = sample(&body, "reloader_reload_executed_total{success=\"true\"}");
@@ -137,8 +130,7 @@ async fn install_restart_and_stakater_switch_roll_nothing() {
 #[tokio::test]
 async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_delete() {
     let ns = TestNs::new("createdel").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "old" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("old", "0").await;
     // Rolled for `old` before; waiting for `new`, which does not exist yet.
     ns.create::<Deployment>(deployment("uses-old", "old", Some(&cm_hash("0"))))
         .await;
@@ -149,26 +141,15 @@ async fn configs_created_and_deleted_while_down_follow_reload_on_create_and_dele
     wait_persisted(&ns, "old", &cm_hash("0")).await;
     first.sigkill().await;
 
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "new" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("new", "0").await;
     ns.api::<ConfigMap>()
         .delete("old", &Default::default())
         .await
         .expect("delete old");
     let _second = Binary::in_namespace(&ns, "2", &args, &[]).await;
     wait_env_value(&ns, "waits-new", "STAKATER_NEW_CONFIGMAP", &cm_hash("0")).await;
-    wait_for(
-        "uses-old: the env var removed for the deleted config",
-        WAIT,
-        || async {
-            let d = ns.get::<Deployment>("uses-old").await;
-            match support::env_of(&d, "app", "STAKATER_OLD_CONFIGMAP") {
-                None => Ok(()),
-                Some(v) => Err(v),
-            }
-        },
-    )
-    .await;
+    // The env var removed for the deleted config.
+    wait_no_marker(&ns, "uses-old", "STAKATER_OLD_CONFIGMAP").await;
 }
 
 #[tokio::test]
@@ -189,14 +170,13 @@ async fn a_first_state_cut_short_reads_as_none_and_readiness_waits_for_it() {
         .find(|n| state::shard_of(&key(n)) != state::ANCHOR)
         .unwrap();
     for name in [&in_anchor, &elsewhere] {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": name }, "data": { "k": "0" } }))
-            .await;
+        ns.create_cm(name, "0").await;
         ns.create::<Deployment>(deployment(&format!("app-{name}"), name, None))
             .await;
     }
     // Every shard can be created but the anchor.
     let anchor = state::shard_name(state::ANCHOR);
-    let refusal = support::Refusal::apply_unless(
+    let refusal = Refusal::apply_unless(
         &ns,
         "",
         "configmaps",
@@ -209,13 +189,12 @@ async fn a_first_state_cut_short_reads_as_none_and_readiness_waits_for_it() {
         dry_run: true,
         ..Default::default()
     };
-    wait_for("the policy in force", WAIT, || async {
-        match ns.api::<ConfigMap>().create(&dry_run, &probe).await {
-            Err(kube::Error::Api(s)) if s.message.contains("held by the test") => Ok(()),
-            other => Err(other.map(|_| ()).map_err(|e| e.to_string())),
-        }
-    })
-    .await;
+    refusal
+        .wait_in_force(|| async {
+            let created = ns.api::<ConfigMap>().create(&dry_run, &probe).await;
+            created.map(|_| ())
+        })
+        .await;
     let args = ["--reload-on-create=true"];
     let mut first = Binary::start_in_namespace(&ns, "1", &args, &[]);
     let body = first.wait_ready_body(Some("not stored yet")).await;
@@ -242,23 +221,31 @@ async fn a_first_state_cut_short_reads_as_none_and_readiness_waits_for_it() {
     // the config missing from it is not taken for one created while no operator watched.
     let second = Binary::in_namespace(&ns, "2", &args, &[]).await;
     assert!(second.log().contains("first run"), "{}", second.log());
-    ns.merge_patch::<ConfigMap>(&in_anchor, json!({ "data": { "k": "1" } }))
-        .await;
-    let var = format!("STAKATER_{}_CONFIGMAP", in_anchor.to_uppercase());
+    ns.set_cm(&in_anchor, "1").await;
+    let var = marker_var("ConfigMap", &in_anchor);
     wait_env_value(&ns, &format!("app-{in_anchor}"), &var, &cm_hash("1")).await;
     let app = format!("app-{in_anchor}");
-    assert_eq!(generation(&ns, &app).await, 2, "one rollout for one change");
-    assert_eq!(generation(&ns, &format!("app-{elsewhere}")).await, 1);
+    assert_eq!(
+        deployment_generation(&ns, &app).await,
+        2,
+        "one rollout for one change"
+    );
+    assert_eq!(
+        deployment_generation(&ns, &format!("app-{elsewhere}")).await,
+        1
+    );
     wait_persisted(&ns, &in_anchor, &cm_hash("1")).await;
 
     // Now it is whole: a change made while down rolls once.
     second.sigkill().await;
-    ns.merge_patch::<ConfigMap>(&elsewhere, json!({ "data": { "k": "1" } }))
-        .await;
+    ns.set_cm(&elsewhere, "1").await;
     let third = Binary::in_namespace(&ns, "3", &args, &[]).await;
-    let var = format!("STAKATER_{}_CONFIGMAP", elsewhere.to_uppercase());
+    let var = marker_var("ConfigMap", &elsewhere);
     wait_env_value(&ns, &format!("app-{elsewhere}"), &var, &cm_hash("1")).await;
-    assert_eq!(generation(&ns, &format!("app-{elsewhere}")).await, 2);
-    assert_eq!(generation(&ns, &app).await, 2);
+    assert_eq!(
+        deployment_generation(&ns, &format!("app-{elsewhere}")).await,
+        2
+    );
+    assert_eq!(deployment_generation(&ns, &app).await, 2);
     third.sigkill().await;
 }

@@ -9,41 +9,30 @@ use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::{
     ByteString,
-    api::{
-        apps::v1::Deployment,
-        core::v1::{ConfigMap, Secret},
-    },
+    api::{apps::v1::Deployment, core::v1::Secret},
 };
 use kube_reloader::operator::model::hash;
-use serde_json::{Value, json};
-use support::{TestNs, cm_hash, configmap_refs, start_operator, wait_env_value};
-
-fn deployment(name: &str, refs: Value) -> Value {
-    support::auto_deployment(name, refs, json!([]))
-}
-
-fn rollouts(d: &Deployment) -> i64 {
-    d.metadata.generation.unwrap_or(1) - 1
-}
+use serde_json::json;
+use support::{
+    TestNs, auto_deployment, auto_using, cm_hash, marker_var, rollouts, start_operator,
+    wait_env_value,
+};
 
 #[tokio::test]
 async fn five_configs_changed_within_the_window_give_one_rollout() {
     let ns = TestNs::new("coalesce").await;
     let names = ["c1", "c2", "c3", "c4", "c5"];
     for n in names {
-        ns.create::<ConfigMap>(json!({ "metadata": { "name": n }, "data": { "k": "0" } }))
-            .await;
+        ns.create_cm(n, "0").await;
     }
-    ns.create::<Deployment>(deployment("app", configmap_refs(&names)))
-        .await;
+    ns.create::<Deployment>(auto_using("app", &names)).await;
     let op = start_operator(&ns, &["--coalesce-window=3s"]).await;
     for n in names {
-        ns.merge_patch::<ConfigMap>(n, json!({ "data": { "k": "1" } }))
-            .await;
+        ns.set_cm(n, "1").await;
     }
     let d = wait_env_value(&ns, "app", "STAKATER_C5_CONFIGMAP", &cm_hash("1")).await;
     for n in names {
-        let var = format!("STAKATER_{}_CONFIGMAP", n.to_uppercase());
+        let var = marker_var("ConfigMap", n);
         assert_eq!(
             support::env_of(&d, "app", &var),
             Some(cm_hash("1")),
@@ -85,17 +74,14 @@ async fn five_configs_changed_within_the_window_give_one_rollout() {
 #[tokio::test]
 async fn the_max_delay_rolls_a_workload_whose_config_never_settles() {
     let ns = TestNs::new("maxdelay").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "busy" }, "data": { "k": "0" } }))
-        .await;
-    ns.create::<Deployment>(deployment("app", configmap_refs(&["busy"])))
-        .await;
+    ns.create_cm("busy", "0").await;
+    ns.create::<Deployment>(auto_using("app", &["busy"])).await;
     let _op = start_operator(&ns, &["--coalesce-window=3s", "--coalesce-max-delay=4s"]).await;
     // Changes every 500 ms never leave a 3 s gap, so only the cap can roll the workload
     // while they go on; they go on for up to three caps.
     let mut rolled_during_changes = false;
     for i in 1..=30 {
-        ns.merge_patch::<ConfigMap>("busy", json!({ "data": { "k": i.to_string() } }))
-            .await;
+        ns.set_cm("busy", &i.to_string()).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let d = ns.get::<Deployment>("app").await;
         if support::env_of(&d, "app", "STAKATER_BUSY_CONFIGMAP").is_some() {
@@ -115,7 +101,8 @@ async fn a_flapping_secret_rolls_a_bounded_number_of_times_and_the_last_hash_lan
     ns.create::<Secret>(json!({ "metadata": { "name": "flappy" }, "stringData": { "k": "0" } }))
         .await;
     let refs = json!([{ "secretRef": { "name": "flappy" } }]);
-    ns.create::<Deployment>(deployment("app", refs)).await;
+    ns.create::<Deployment>(auto_deployment("app", refs, json!([])))
+        .await;
     let _op = start_operator(&ns, &[]).await; // the defaults: 2 s window, 30 s cap
     let mut last = String::new();
     let start = tokio::time::Instant::now();
@@ -142,12 +129,10 @@ async fn a_flapping_secret_rolls_a_bounded_number_of_times_and_the_last_hash_lan
 #[tokio::test]
 async fn rate_limits_delay_reloads_but_never_drop_them() {
     let ns = TestNs::new("ratelimit").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "shared" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("shared", "0").await;
     let apps = ["a1", "a2", "a3", "a4"];
     for a in apps {
-        ns.create::<Deployment>(deployment(a, configmap_refs(&["shared"])))
-            .await;
+        ns.create::<Deployment>(auto_using(a, &["shared"])).await;
     }
     let op = start_operator(
         &ns,
@@ -159,8 +144,7 @@ async fn rate_limits_delay_reloads_but_never_drop_them() {
         ],
     )
     .await;
-    ns.merge_patch::<ConfigMap>("shared", json!({ "data": { "k": "1" } }))
-        .await;
+    ns.set_cm("shared", "1").await;
     for a in apps {
         wait_env_value(&ns, a, "STAKATER_SHARED_CONFIGMAP", &cm_hash("1")).await;
     }
@@ -172,8 +156,7 @@ async fn rate_limits_delay_reloads_but_never_drop_them() {
     );
 
     // A second change right away: the per-workload interval defers it; it still lands.
-    ns.merge_patch::<ConfigMap>("shared", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("shared", "2").await;
     for a in apps {
         let d = wait_env_value(&ns, a, "STAKATER_SHARED_CONFIGMAP", &cm_hash("2")).await;
         assert_eq!(rollouts(&d), 2, "{a}");

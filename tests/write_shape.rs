@@ -14,14 +14,13 @@ use k8s_openapi::api::{
 };
 use kube_reloader::operator::apply::markers::ReloadSource;
 use serde_json::{Value, json};
-use support::{TestNs, WAIT, cm_hash, deployment, start_operator, wait_for, wait_job_recreated};
+use support::{
+    TestNs, WAIT, auto, cm_hash, container_env, deployment, job, start_operator, wait_for,
+    wait_job_recreated,
+};
 
 /// Long enough that changes 0.3 s apart land in one write.
 const WINDOW: &str = "--coalesce-window=2s";
-
-fn cm(name: &str, value: &str) -> Value {
-    json!({ "metadata": { "name": name }, "data": { "k": value } })
-}
 
 /// Three containers and two init containers, each regular one using its own ConfigMap.
 fn three_containers() -> Value {
@@ -48,13 +47,7 @@ fn names(spec: &PodSpec) -> (Vec<String>, Vec<String>) {
 }
 
 fn env(spec: &PodSpec, container: &str, var: &str) -> Option<String> {
-    let c = spec.containers.iter().find(|c| c.name == container)?;
-    c.env
-        .iter()
-        .flatten()
-        .find(|e| e.name == var)?
-        .value
-        .clone()
+    container_env(&spec.containers, container, var)
 }
 
 fn expected_order() -> (Vec<String>, Vec<String>) {
@@ -64,7 +57,7 @@ fn expected_order() -> (Vec<String>, Vec<String>) {
 
 async fn create_configs(ns: &TestNs) {
     for n in ["cm-a", "cm-b", "cm-c"] {
-        ns.create::<ConfigMap>(cm(n, "1")).await;
+        ns.create_cm(n, "1").await;
     }
 }
 
@@ -74,8 +67,7 @@ async fn change(ns: &TestNs, configs: &[&str], value: &str) {
         if i > 0 {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        ns.merge_patch::<ConfigMap>(n, json!({ "data": { "k": value } }))
-            .await;
+        ns.set_cm(n, value).await;
     }
 }
 
@@ -146,31 +138,27 @@ async fn coalesced_env_var_writes_and_removals_keep_the_container_order() {
     assert!(env(&spec, "side", "STAKATER_CM_B_CONFIGMAP").is_some());
 }
 
-fn cronjob(name: &str, annotations: Value) -> Value {
+/// `three_containers` as a Job's pod.
+fn three_containers_once() -> Value {
     let mut pod = three_containers();
     pod["restartPolicy"] = json!("Never");
-    json!({
-        "metadata": { "name": name, "annotations": annotations },
-        "spec": { "schedule": "0 0 1 1 *", "jobTemplate": { "spec": { "template": { "spec": pod } } } }
-    })
+    pod
+}
+
+fn cronjob(name: &str, annotations: Value) -> Value {
+    support::cronjob(name, annotations, three_containers_once())
 }
 
 #[tokio::test]
 async fn cronjob_templates_and_jobs_keep_the_container_order() {
     let ns = TestNs::new("order-jobs").await;
     create_configs(&ns).await;
-    let auto = json!({ "reloader.stakater.com/auto": "true" });
-    let mut patch = auto.clone();
+    let mut patch = auto();
     patch["reloader.stakater.com/cronjob-reload-strategy"] = json!("patch");
     ns.create::<CronJob>(cronjob("patched", patch)).await;
-    ns.create::<CronJob>(cronjob("runs", auto.clone())).await;
-    let mut job_pod = three_containers();
-    job_pod["restartPolicy"] = json!("Never");
+    ns.create::<CronJob>(cronjob("runs", auto())).await;
     let job: Job = ns
-        .create(json!({
-            "metadata": { "name": "once", "annotations": auto },
-            "spec": { "template": { "spec": job_pod } }
-        }))
+        .create(job("once", auto(), three_containers_once()))
         .await;
     let _op = start_operator(&ns, &[WINDOW]).await;
 
@@ -219,7 +207,7 @@ fn source(d: &Deployment) -> Option<ReloadSource> {
 async fn the_annotation_names_the_config_changed_last() {
     let ns = TestNs::new("lastsrc").await;
     for n in ["c1", "c2"] {
-        ns.create::<ConfigMap>(cm(n, "1")).await;
+        ns.create_cm(n, "1").await;
     }
     let env_from =
         json!([{ "configMapRef": { "name": "c1" } }, { "configMapRef": { "name": "c2" } }]);

@@ -1,20 +1,16 @@
 //! The image run with no arguments, configured as Pod Reloader (`RELOADER_*`) and as
 //! config-reloader-sidecar (`CONFIG_DIR`, `PROCESS_NAME`, `RELOAD_SIGNAL`) pod specs do.
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use serde_json::json;
-
 use crate::{
-    common::{InPod, Recorder, read, tmpdir, until},
-    support::{TestNs, WAIT},
+    common::{Recorder, read, tmpdir},
+    support::{Binary, TestNs, WAIT, until},
     watch_dir::{kubelet_swap, watch_dir},
 };
 
 #[tokio::test]
 async fn pod_reloader_variables_give_init_then_sidecar() {
     let ns = TestNs::new("inpod-env").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("app", "1").await;
     let dir = tmpdir("env");
     let path = dir.display().to_string();
     let common = [
@@ -28,7 +24,7 @@ async fn pod_reloader_variables_give_init_then_sidecar() {
         ("RELOADER_INIT", "true"),
         ("RELOADER_NAMESPACE", ns.name.as_str()),
     ]);
-    let mut init = InPod::start(&[], &env, None);
+    let mut init = Binary::in_pod(&[], &env, None);
     assert!(init.exit(WAIT).await.success(), "{}", init.log());
     assert_eq!(read(&dir.join("k")).as_deref(), Some("1"));
 
@@ -45,17 +41,16 @@ async fn pod_reloader_variables_give_init_then_sidecar() {
     p.ready().await;
     assert_eq!(
         p.metric("kube_reloader_inpod_writes_total").await,
-        0.0,
+        Some(0.0),
         "init's files are current"
     );
-    ns.merge_patch::<ConfigMap>("app", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("app", "2").await;
     until("SIGUSR2 to the app", || app.count() == 1).await;
     assert_eq!(read(&dir.join("k")).as_deref(), Some("2"));
 }
 
 /// The binary with only `--http-addr` and `--debounce` as arguments.
-fn no_subcommand(env: &[(&str, &str)]) -> InPod {
+fn no_subcommand(env: &[(&str, &str)]) -> Binary {
     watch_dir(std::path::Path::new("/unused"), &[], env)
 }
 
@@ -76,7 +71,7 @@ async fn config_reloader_sidecar_variables_give_watch_dir() {
     kubelet_swap(&dir, "2", &[("nginx.conf", "2")]);
     until("SIGUSR1 to the app", || app.count() == 1).await;
 
-    let mut bad = InPod::start(&[], &[("CONFIG_DIR", path.as_str())], None);
+    let mut bad = Binary::in_pod(&[], &[("CONFIG_DIR", path.as_str())], None);
     assert_eq!(bad.exit(WAIT).await.code(), Some(2));
     assert!(bad.log().contains("PROCESS_NAME"), "{}", bad.log());
 }

@@ -15,21 +15,21 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::json;
 
 use crate::{
-    common::{InPod, free_addr, read, tmpdir, until},
-    support::TestNs,
+    common::{read, tmpdir},
+    support::{Binary, TestNs, free_addr, until},
 };
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-fn sidecar(ns: &TestNs, dir: &Path, extra: &[&str]) -> InPod {
+fn sidecar(ns: &TestNs, dir: &Path, extra: &[&str]) -> Binary {
     let addr = free_addr();
     let mut args: Vec<String> = ["sidecar", "--debounce=100ms"].map(String::from).to_vec();
     args.push(format!("--dir={}", dir.display()));
     args.push(format!("--http-addr={addr}"));
     args.extend(extra.iter().map(|s| s.to_string()));
-    InPod::start(&args, &[("POD_NAMESPACE", &ns.name)], Some(addr))
+    Binary::in_pod(&args, &[("POD_NAMESPACE", &ns.name)], Some(addr))
 }
 
 #[tokio::test]
@@ -94,7 +94,10 @@ async fn keys_become_files_and_follow_changes() {
         !dir.join(&first).exists(),
         "the previous version's folder is removed"
     );
-    assert_eq!(p.metric("kube_reloader_inpod_writes_total").await, 2.0);
+    assert_eq!(
+        p.metric("kube_reloader_inpod_writes_total").await,
+        Some(2.0)
+    );
     assert!(
         !p.log().contains("s3cr3t"),
         "a Secret's value reached the log:\n{}",
@@ -186,15 +189,17 @@ async fn readers_never_see_a_mix_of_versions() {
 #[tokio::test]
 async fn only_changed_content_is_written_and_reloaded() {
     let ns = TestNs::new("inpod-hash").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("app", "0").await;
     let dir = tmpdir("hash");
     let touch = dir.with_extension("touched");
     let touch_arg = format!("--touch={}", touch.display());
     let args = ["--configmap=app", touch_arg.as_str(), "--debounce=500ms"];
     let mut p = sidecar(&ns, &dir, &args);
     p.ready().await;
-    assert_eq!(p.metric("kube_reloader_inpod_writes_total").await, 1.0);
+    assert_eq!(
+        p.metric("kube_reloader_inpod_writes_total").await,
+        Some(1.0)
+    );
     assert!(
         !touch.exists(),
         "an empty directory is filled, not reloaded"
@@ -205,26 +210,25 @@ async fn only_changed_content_is_written_and_reloaded() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         p.metric("kube_reloader_inpod_writes_total").await,
-        1.0,
+        Some(1.0),
         "labels are not content"
     );
     assert!(!touch.exists());
 
     for i in 1..=5 {
-        ns.merge_patch::<ConfigMap>("app", json!({ "data": { "k": i.to_string() } }))
-            .await;
+        ns.set_cm("app", &i.to_string()).await;
     }
     until("the reload", || touch.exists()).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(read(&dir.join("k")).as_deref(), Some("5"));
     assert_eq!(
         p.metric("kube_reloader_inpod_writes_total").await,
-        2.0,
+        Some(2.0),
         "one write for the burst"
     );
     assert_eq!(
         p.metric("kube_reloader_inpod_reloads_total").await,
-        1.0,
+        Some(1.0),
         "one reload for the burst"
     );
     drop(p);
@@ -234,14 +238,13 @@ async fn only_changed_content_is_written_and_reloaded() {
     p.ready().await;
     assert_eq!(
         p.metric("kube_reloader_inpod_writes_total").await,
-        0.0,
+        Some(0.0),
         "up to date at start"
     );
     assert!(!touch.exists(), "nothing to reload at start");
     drop(p);
 
-    ns.merge_patch::<ConfigMap>("app", json!({ "data": { "k": "while-down" } }))
-        .await;
+    ns.set_cm("app", "while-down").await;
     let mut p = sidecar(&ns, &dir, &args);
     p.ready().await;
     assert_eq!(read(&dir.join("k")).as_deref(), Some("while-down"));
@@ -249,7 +252,10 @@ async fn only_changed_content_is_written_and_reloaded() {
         touch.exists()
     })
     .await;
-    assert_eq!(p.metric("kube_reloader_inpod_reloads_total").await, 1.0);
+    assert_eq!(
+        p.metric("kube_reloader_inpod_reloads_total").await,
+        Some(1.0)
+    );
 }
 
 /// A write that fails (here: a file kube-reloader did not write is in the way) fails
@@ -257,8 +263,7 @@ async fn only_changed_content_is_written_and_reloaded() {
 #[tokio::test]
 async fn a_failed_write_is_retried() {
     let ns = TestNs::new("inpod-write-retry").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("app", "1").await;
     let dir = tmpdir("write-retry");
     std::fs::write(dir.join("k"), "not ours").unwrap();
     let mut p = sidecar(&ns, &dir, &["--configmap=app", "--failure-threshold=1"]);

@@ -7,14 +7,14 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::json;
 
 use crate::{
-    common::{InPod, read, tmpdir},
-    support::{TestNs, WAIT},
+    common::{read, tmpdir},
+    support::{Binary, TestNs, WAIT},
 };
 
-fn init(ns: &TestNs, dir: &std::path::Path, extra: &[&str]) -> InPod {
+fn init(ns: &TestNs, dir: &std::path::Path, extra: &[&str]) -> Binary {
     let mut args: Vec<String> = vec!["init".into(), format!("--dir={}", dir.display())];
     args.extend(extra.iter().map(|s| s.to_string()));
-    InPod::start(&args, &[("POD_NAMESPACE", &ns.name)], None)
+    Binary::in_pod(&args, &[("POD_NAMESPACE", &ns.name)], None)
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn bad_input_is_a_clear_error() {
     ];
     for (args, want) in cases {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let mut p = InPod::start(&args, &[], None);
+        let mut p = Binary::in_pod(&args, &[], None);
         let status = p.exit(WAIT).await;
         assert_eq!(status.code(), Some(2), "{args:?}:\n{}", p.log());
         assert!(

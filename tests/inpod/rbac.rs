@@ -5,8 +5,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::json;
 
 use crate::{
-    common::{InPod, free_addr, read, tmpdir, until},
-    support::{TestNs, WAIT, kubectl, repo_root, service_account_kubeconfig},
+    common::{read, tmpdir},
+    support::{
+        Binary, TestNs, WAIT, free_addr, kubectl, repo_root, service_account_kubeconfig, until,
+    },
 };
 
 /// The YAML between the `rbac:begin` and `rbac:end` markers of docs/in-pod.md.
@@ -27,8 +29,7 @@ fn documented_rbac() -> String {
 #[tokio::test]
 async fn the_documented_role_is_enough_and_limits() {
     let ns = TestNs::new("inpod-rbac").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app-config" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("app-config", "1").await;
     ns.create::<ConfigMap>(json!({ "metadata": { "name": "other" }, "data": { "o": "1" } }))
         .await;
     ns.create::<Secret>(
@@ -51,7 +52,7 @@ async fn the_documented_role_is_enough_and_limits() {
         "--debounce=100ms".into(),
         format!("--http-addr={addr}"),
     ];
-    let mut p = InPod::start_as(
+    let mut p = Binary::in_pod_as(
         &args,
         &[("POD_NAMESPACE", &ns.name)],
         Some(addr),
@@ -59,8 +60,7 @@ async fn the_documented_role_is_enough_and_limits() {
     );
     p.ready().await;
     assert_eq!(read(&dir.join("s")).as_deref(), Some("1"));
-    ns.merge_patch::<ConfigMap>("app-config", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("app-config", "2").await;
     until("the change, watched with the limited Role", || {
         read(&dir.join("k")).as_deref() == Some("2")
     })
@@ -72,7 +72,7 @@ async fn the_documented_role_is_enough_and_limits() {
         format!("--dir={}", tmpdir("rbac-other").display()),
         "--wait=3s".into(),
     ];
-    let mut other = InPod::start_as(&args, &[("POD_NAMESPACE", &ns.name)], None, &kubeconfig);
+    let mut other = Binary::in_pod_as(&args, &[("POD_NAMESPACE", &ns.name)], None, &kubeconfig);
     assert_eq!(other.exit(WAIT).await.code(), Some(1), "{}", other.log());
     assert!(other.log().contains("forbidden"), "{}", other.log());
 }

@@ -4,19 +4,15 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use serde_json::json;
-
 use crate::{
-    common::{InPod, free_addr, read, tmpdir, until},
-    support::{CutProxy, TestNs},
+    common::{read, tmpdir},
+    support::{Binary, CutProxy, TestNs, free_addr, until},
 };
 
 #[tokio::test]
 async fn the_watch_resumes_after_a_cut_without_missing_a_change() {
     let ns = TestNs::new("inpod-resume").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app" }, "data": { "k": "1" } }))
-        .await;
+    ns.create_cm("app", "1").await;
     let proxy = CutProxy::to_api_server().await;
     let kubeconfig = proxy.kubeconfig();
     let dir = tmpdir("resume");
@@ -28,13 +24,12 @@ async fn the_watch_resumes_after_a_cut_without_missing_a_change() {
         "--debounce=100ms".into(),
         format!("--http-addr={addr}"),
     ];
-    let mut p = InPod::start_as(&args, &[], Some(addr), &kubeconfig);
+    let mut p = Binary::in_pod_as(&args, &[], Some(addr), &kubeconfig);
     p.ready().await;
     assert_eq!(read(&dir.join("k")).as_deref(), Some("1"));
 
     proxy.cut();
-    ns.merge_patch::<ConfigMap>("app", json!({ "data": { "k": "2" } }))
-        .await;
+    ns.set_cm("app", "2").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         read(&dir.join("k")).as_deref(),

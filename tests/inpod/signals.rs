@@ -1,15 +1,12 @@
 //! Reload by signal to a real process found by its pid file or its name, and a clear error
 //! (and a failing /healthz) when the process is not there.
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use serde_json::json;
-
 use crate::{
-    common::{InPod, Recorder, free_addr, healthz_is, tmpdir, until},
-    support::TestNs,
+    common::{Recorder, healthz_is, tmpdir},
+    support::{Binary, TestNs, free_addr, until},
 };
 
-fn sidecar(ns: &TestNs, extra: &[String]) -> InPod {
+fn sidecar(ns: &TestNs, extra: &[String]) -> Binary {
     let addr = free_addr();
     let mut args: Vec<String> = vec![
         "sidecar".into(),
@@ -19,14 +16,13 @@ fn sidecar(ns: &TestNs, extra: &[String]) -> InPod {
         format!("--http-addr={addr}"),
     ];
     args.extend(extra.iter().cloned());
-    InPod::start(&args, &[], Some(addr))
+    Binary::in_pod(&args, &[], Some(addr))
 }
 
 #[tokio::test]
 async fn signals_reach_the_app_by_pid_file_and_by_name() {
     let ns = TestNs::new("inpod-signal").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("app", "0").await;
     let by_file = Recorder::start("HUP", None).await;
     // A unique name of at most 15 bytes, the kernel's limit for a process name.
     let name = format!("krsig{}", std::process::id() % 1_000_000);
@@ -41,8 +37,7 @@ async fn signals_reach_the_app_by_pid_file_and_by_name() {
     b.ready().await;
     assert_eq!((by_file.count(), by_name.count()), (0, 0));
 
-    ns.merge_patch::<ConfigMap>("app", json!({ "data": { "k": "1" } }))
-        .await;
+    ns.set_cm("app", "1").await;
     until("HUP by pid file and USR1 by name", || {
         by_file.count() == 1 && by_name.count() == 1
     })
@@ -58,8 +53,7 @@ async fn signals_reach_the_app_by_pid_file_and_by_name() {
 #[tokio::test]
 async fn a_missing_process_is_a_clear_error() {
     let ns = TestNs::new("inpod-nosignal").await;
-    ns.create::<ConfigMap>(json!({ "metadata": { "name": "app" }, "data": { "k": "0" } }))
-        .await;
+    ns.create_cm("app", "0").await;
     // The pid of a process that has exited.
     let mut gone = tokio::process::Command::new("true").spawn().unwrap();
     let pid = gone.id().unwrap();
@@ -75,8 +69,7 @@ async fn a_missing_process_is_a_clear_error() {
     let mut b = sidecar(&ns, &["--process-name=no-such-app".into(), fail]);
     a.ready().await;
     b.ready().await;
-    ns.merge_patch::<ConfigMap>("app", json!({ "data": { "k": "1" } }))
-        .await;
+    ns.set_cm("app", "1").await;
     healthz_is(&a, 503).await;
     healthz_is(&b, 503).await;
     assert!(
@@ -108,7 +101,7 @@ async fn a_signal_not_permitted_is_a_clear_error() {
         "--debounce=100ms".into(),
         format!("--http-addr={addr}"),
     ];
-    let mut p = InPod::start_as_nobody(&args, Some(addr));
+    let mut p = Binary::in_pod_as_nobody(&args, Some(addr));
     p.ready().await;
     std::fs::write(dir.join("app.conf"), "2").unwrap();
     healthz_is(&p, 503).await;

@@ -5,11 +5,11 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
 
 use crate::{
-    common::{InPod, free_addr, read, tmpdir, until},
-    support::{TestNs, WAIT},
+    common::{read, tmpdir},
+    support::{Binary, TestNs, WAIT, free_addr, until},
 };
 
-fn run(ns: &TestNs, dir: &std::path::Path, script: &str) -> InPod {
+fn run(ns: &TestNs, dir: &std::path::Path, script: &str) -> Binary {
     let addr = free_addr();
     let args: Vec<String> = vec![
         "run".into(),
@@ -22,7 +22,7 @@ fn run(ns: &TestNs, dir: &std::path::Path, script: &str) -> InPod {
         "-c".into(),
         script.into(),
     ];
-    InPod::start(&args, &[], Some(addr))
+    Binary::in_pod(&args, &[], Some(addr))
 }
 
 #[tokio::test]

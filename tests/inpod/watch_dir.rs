@@ -3,7 +3,10 @@
 
 use std::{os::unix::fs::symlink, path::Path, time::Duration};
 
-use crate::common::{InPod, Receiver, free_addr, tmpdir, until};
+use crate::{
+    common::tmpdir,
+    support::{Binary, Receiver, free_addr, until},
+};
 
 /// Publishes a version as the kubelet's AtomicWriter does, independently of our writer.
 pub fn kubelet_swap(dir: &Path, version: &str, files: &[(&str, &str)]) {
@@ -23,7 +26,7 @@ pub fn kubelet_swap(dir: &Path, version: &str, files: &[(&str, &str)]) {
     }
 }
 
-pub fn watch_dir(dir: &Path, extra: &[String], env: &[(&str, &str)]) -> InPod {
+pub fn watch_dir(dir: &Path, extra: &[String], env: &[(&str, &str)]) -> Binary {
     let addr = free_addr();
     let mut args: Vec<String> = vec!["--debounce=200ms".into(), format!("--http-addr={addr}")];
     if env.is_empty() {
@@ -31,7 +34,7 @@ pub fn watch_dir(dir: &Path, extra: &[String], env: &[(&str, &str)]) -> InPod {
         args.push(format!("--dir={}", dir.display()));
     }
     args.extend(extra.iter().cloned());
-    InPod::start(&args, env, Some(addr))
+    Binary::in_pod(&args, env, Some(addr))
 }
 
 #[tokio::test]
@@ -73,5 +76,8 @@ async fn plain_directories_reload_when_their_content_changes() {
     std::fs::write(dir.join("app.conf"), "2").unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(!touch.exists(), "the same content again is no change");
-    assert_eq!(p.metric("kube_reloader_inpod_reloads_total").await, 1.0);
+    assert_eq!(
+        p.metric("kube_reloader_inpod_reloads_total").await,
+        Some(1.0)
+    );
 }

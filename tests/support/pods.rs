@@ -1,7 +1,8 @@
 //! Pods on the shared plane: kwok plays the kubelet of its fake nodes (`hack/cluster`), so
 //! scheduled pods become Running and Ready, pods being deleted go, and rollouts complete.
-//! Workloads with pods, `kubectl rollout status`, and a log of every pod event in a
-//! namespace to count the pods a change created.
+//! Workloads with pods, `kubectl rollout status`, their revisions (ReplicaSets,
+//! ControllerRevisions), and a log of every pod event in a namespace to count the pods a
+//! change created.
 
 use std::{
     collections::HashSet,
@@ -9,7 +10,10 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::{
+    apps::v1::{ControllerRevision, ReplicaSet},
+    core::v1::Pod,
+};
 use kube::{
     Api,
     api::{ApiResource, DynamicObject, GroupVersionKind, PostParams},
@@ -17,7 +21,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use super::{TestNs, bin_dir, wait_for};
+use super::{TestNs, bin_dir, ns::Namespaced, wait_for};
 
 /// The workload kinds whose pods a reload replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,28 +223,38 @@ pub async fn fake_nodes(ns: &TestNs) -> usize {
     list.items.len()
 }
 
-/// How many revisions of its pod template the workload has had: its ReplicaSets
-/// (Deployment) or ControllerRevisions (StatefulSet, DaemonSet).
-pub async fn revisions(ns: &TestNs, kind: Kind, name: &str) -> usize {
-    let (group, k) = match kind {
-        Kind::Deployment => ("apps", "ReplicaSet"),
-        _ => ("apps", "ControllerRevision"),
-    };
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1", k));
-    let list = Api::<DynamicObject>::namespaced_with(ns.client.clone(), &ns.name, &ar)
-        .list(&Default::default())
+/// The objects of type `K` in the namespace owned by `owner_kind` `owner`.
+async fn owned_by<K>(ns: &TestNs, owner_kind: &str, owner: &str) -> Vec<K>
+where
+    K: Namespaced,
+{
+    ns.list::<K>()
         .await
-        .unwrap_or_else(|e| panic!("list {k}: {e}"));
-    list.items
-        .iter()
+        .into_iter()
         .filter(|o| {
-            o.metadata
+            o.meta()
                 .owner_references
                 .iter()
                 .flatten()
-                .any(|r| r.kind == kind.name() && r.name == name)
+                .any(|r| r.kind == owner_kind && r.name == owner)
         })
-        .count()
+        .collect()
+}
+
+/// The ReplicaSets of Deployment `name`: one per revision of its pod template.
+pub async fn replica_sets(ns: &TestNs, name: &str) -> Vec<ReplicaSet> {
+    owned_by(ns, "Deployment", name).await
+}
+
+/// How many revisions of its pod template the workload has had: its ReplicaSets
+/// (Deployment) or ControllerRevisions (StatefulSet, DaemonSet).
+pub async fn revisions(ns: &TestNs, kind: Kind, name: &str) -> usize {
+    match kind {
+        Kind::Deployment => replica_sets(ns, name).await.len(),
+        _ => owned_by::<ControllerRevision>(ns, kind.name(), name)
+            .await
+            .len(),
+    }
 }
 
 /// Every pod event in a namespace from the moment it is started: pods created since, and
