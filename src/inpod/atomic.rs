@@ -17,13 +17,17 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use super::files::Files;
+use super::files::{Files, WriteError};
 
 pub const DATA: &str = "..data";
 const DATA_TMP: &str = "..data_tmp";
 
-fn err(what: &str, path: &Path, e: std::io::Error) -> String {
-    format!("{what} {}: {e}", path.display())
+fn err(what: &'static str, path: &Path, source: std::io::Error) -> WriteError {
+    WriteError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The kubelet's folder name for time `t` (UTC): `..2006_01_02_15_04_05.<nanos>`.
@@ -55,17 +59,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Writes `files` into `dir` (created if missing) and returns the folder now behind `..data`.
-pub fn write(dir: &Path, files: &Files) -> Result<String, String> {
+pub fn write(dir: &Path, files: &Files) -> Result<String, WriteError> {
     std::fs::create_dir_all(dir).map_err(|e| err("cannot create", dir, e))?;
     let old = std::fs::read_link(dir.join(DATA)).ok();
     let old_keys = visible_links(dir)?;
     for key in files.keys() {
         let path = dir.join(key);
         if !old_keys.contains(key) && path.symlink_metadata().is_ok() {
-            return Err(format!(
-                "{} exists and was not written by kube-reloader; use an empty directory",
-                path.display()
-            ));
+            return Err(WriteError::Foreign { path });
         }
     }
 
@@ -119,7 +120,7 @@ pub fn write(dir: &Path, files: &Files) -> Result<String, String> {
 }
 
 /// Keys whose symlinks this writer made (`key -> ..data/key`).
-fn visible_links(dir: &Path) -> Result<BTreeSet<String>, String> {
+fn visible_links(dir: &Path) -> Result<BTreeSet<String>, WriteError> {
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(dir).map_err(|e| err("cannot read", dir, e))? {
         let entry = entry.map_err(|e| err("cannot read", dir, e))?;
@@ -218,6 +219,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a"), "mine").unwrap();
         let e = write(&dir, &files(&[("a", "1")])).unwrap_err();
+        assert!(
+            matches!(&e, WriteError::Foreign { path } if *path == dir.join("a")),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("not written by kube-reloader"), "{e}");
         assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "mine");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -2,7 +2,10 @@
 //! and Secret values as bytes), and the content hash that decides whether anything changed.
 //! File contents are never logged: they may be a Secret's.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use sha1::{Digest, Sha1};
@@ -55,9 +58,44 @@ pub fn of_secret(s: &Secret, mode: u32) -> Files {
         .collect()
 }
 
+/// A key that cannot be a file name (`check_key`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("key {key:?} cannot be a file name")]
+pub struct BadKey {
+    pub key: String,
+}
+
+/// Why the objects' files could not be written: they do not merge into one directory
+/// (`merge`), or the directory refused them (`atomic::write`). `object` names an object as
+/// `ObjectRef` shows it.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{object}: {source}")]
+    Key { object: String, source: BadKey },
+    #[error("key {key:?} is in both {first} and {second}; each file needs one source")]
+    Collision {
+        key: String,
+        first: String,
+        second: String,
+    },
+    /// A file in our way that we did not write.
+    #[error(
+        "{} exists and was not written by kube-reloader; use an empty directory",
+        .path.display()
+    )]
+    Foreign { path: PathBuf },
+    /// A file operation failed; `what` is the operation ("cannot create", "cannot rename" …).
+    #[error("{what} {}: {source}", .path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Keys become names in the directory: the API allows `[-._a-zA-Z0-9]+`, and names starting
 /// with `..` are the writer's own (`..data`), so those are refused rather than written.
-pub fn check_key(key: &str) -> Result<(), String> {
+pub fn check_key(key: &str) -> Result<(), BadKey> {
     let ok = !key.is_empty()
         && key != "."
         && !key.starts_with("..")
@@ -67,22 +105,31 @@ pub fn check_key(key: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("key {key:?} cannot be a file name"))
+        Err(BadKey {
+            key: key.to_owned(),
+        })
     }
 }
 
 /// The union of several objects' files; a key present in two of them is an error (as in
 /// a projected volume), naming both.
-pub fn merge<'a>(objects: impl IntoIterator<Item = (String, &'a Files)>) -> Result<Files, String> {
+pub fn merge<'a>(
+    objects: impl IntoIterator<Item = (String, &'a Files)>,
+) -> Result<Files, WriteError> {
     let mut out = Files::new();
     let mut owner: BTreeMap<String, String> = BTreeMap::new();
     for (what, files) in objects {
         for (key, file) in files {
-            check_key(key).map_err(|e| format!("{what}: {e}"))?;
+            check_key(key).map_err(|source| WriteError::Key {
+                object: what.clone(),
+                source,
+            })?;
             if let Some(first) = owner.insert(key.clone(), what.clone()) {
-                return Err(format!(
-                    "key {key:?} is in both {first} and {what}; each file needs one source"
-                ));
+                return Err(WriteError::Collision {
+                    key: key.clone(),
+                    first,
+                    second: what,
+                });
             }
             out.insert(key.clone(), file.clone());
         }
@@ -204,8 +251,9 @@ mod tests {
     fn merge_refuses_collisions_and_bad_keys() {
         let a = of_configmap(&cm(&[("k", "1")], &[]), 0o644);
         let b = of_configmap(&cm(&[("k", "2")], &[]), 0o644);
-        let err =
-            merge([("configmap ns/a".into(), &a), ("configmap ns/b".into(), &b)]).unwrap_err();
+        let err = merge([("configmap ns/a".into(), &a), ("configmap ns/b".into(), &b)])
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("configmap ns/a") && err.contains("configmap ns/b"),
             "{err}"
@@ -214,6 +262,12 @@ mod tests {
         assert_eq!(
             merge([("a".into(), &a), ("c".into(), &c)]).unwrap().len(),
             2
+        );
+        let d = of_configmap(&cm(&[("..data", "4")], &[]), 0o644);
+        let err = merge([("configmap ns/d".into(), &d)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configmap ns/d: key \"..data\" cannot be a file name"
         );
         for bad in ["..data", "..x", ".", "a/b", ""] {
             assert!(check_key(bad).is_err(), "{bad:?}");

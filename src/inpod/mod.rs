@@ -22,17 +22,65 @@ pub(crate) mod supervise;
 pub(crate) mod watch_dir;
 pub(crate) mod writer;
 
-use std::process::ExitCode;
+use std::{ffi::OsString, process::ExitCode, time::Duration};
 
 use args::{Command, LogArgs};
+use files::WriteError;
+use spec::UsageError;
+use writer::Missing;
 
-use crate::shared::signals::terminated;
+use crate::shared::{kube::ClientError, signals::terminated};
 
 /// How a mode failed: bad input (exit 2) or at run time (exit 1).
 #[derive(Debug)]
 pub enum Fail {
-    Usage(String),
-    Run(String),
+    Usage(UsageError),
+    Run(RunError),
+}
+
+impl From<UsageError> for Fail {
+    fn from(e: UsageError) -> Self {
+        Fail::Usage(e)
+    }
+}
+
+impl From<RunError> for Fail {
+    fn from(e: RunError) -> Self {
+        Fail::Run(e)
+    }
+}
+
+/// Why a mode stopped at run time: no client, the config not had or not written, the app
+/// or inotify failing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Every watch of the objects ended (it is the writer's input).
+    #[error("every watch stopped")]
+    WatchesStopped,
+    /// Not every object was seen within `--wait`.
+    #[error("timed out after {wait:?} waiting for {}", writer::list(.missing))]
+    TimedOut {
+        wait: Duration,
+        missing: Vec<Missing>,
+    },
+    /// SIGTERM or SIGINT could not be caught.
+    #[error(transparent)]
+    Signals(std::io::Error),
+    #[error("cannot start {program:?}: {source}")]
+    Start {
+        program: OsString,
+        source: std::io::Error,
+    },
+    #[error("cannot wait for the app: {0}")]
+    Wait(#[source] std::io::Error),
+    #[error("inotify: {0}")]
+    Inotify(#[source] std::io::Error),
+    #[error("inotify stopped")]
+    InotifyStopped,
 }
 
 fn log_args(cmd: &Command) -> &LogArgs {

@@ -31,6 +31,32 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// Why a `--configmap` or `--secret` value names no object: its name or namespace is
+/// invalid, or it has no namespace and none is known; `given` is the value as written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefError {
+    #[error(
+        "--{} {given:?}: {name:?} is not a valid object name (lowercase letters, digits, '-' and '.')",
+        .kind.as_str()
+    )]
+    Name {
+        kind: Kind,
+        given: String,
+        name: String,
+    },
+    #[error(
+        "--{} {given:?} has no namespace: give NAMESPACE/NAME or --namespace, or set POD_NAMESPACE (the in-cluster namespace file was not found either)",
+        .kind.as_str()
+    )]
+    NoNamespace { kind: Kind, given: String },
+    #[error("--{} {given:?}: {namespace:?} is not a valid namespace name", .kind.as_str())]
+    Namespace {
+        kind: Kind,
+        given: String,
+        namespace: String,
+    },
+}
+
 /// A DNS-1123 subdomain (object names) or label (namespaces): the API rejects anything
 /// else, so a typo fails here with the flag named rather than as a 404 forever.
 fn valid_dns(s: &str, max: usize, dots: bool) -> bool {
@@ -48,29 +74,29 @@ fn valid_dns(s: &str, max: usize, dots: bool) -> bool {
 
 /// Parses `[NS/]NAME`; `default_ns` is used when no namespace is given (and an error
 /// explains where it comes from when there is none).
-pub fn parse(kind: Kind, s: &str, default_ns: Option<&str>) -> Result<ObjectRef, String> {
-    let flag = format!("--{}", kind.as_str());
+pub fn parse(kind: Kind, s: &str, default_ns: Option<&str>) -> Result<ObjectRef, RefError> {
+    let given = || s.to_owned();
     let (ns, name) = match s.split_once('/') {
         Some((ns, name)) => (Some(ns), name),
         None => (None, s),
     };
     if !valid_dns(name, 253, true) {
-        return Err(format!(
-            "{flag} {s:?}: {name:?} is not a valid object name (lowercase letters, digits, '-' and '.')"
-        ));
+        return Err(RefError::Name {
+            kind,
+            given: given(),
+            name: name.to_owned(),
+        });
     }
-    let ns = match ns.or(default_ns) {
-        Some(ns) => ns,
-        None => {
-            return Err(format!(
-                "{flag} {s:?} has no namespace: give NAMESPACE/NAME or --namespace, or set POD_NAMESPACE (the in-cluster namespace file was not found either)"
-            ));
-        }
-    };
+    let ns = ns.or(default_ns).ok_or_else(|| RefError::NoNamespace {
+        kind,
+        given: given(),
+    })?;
     if !valid_dns(ns, 63, false) {
-        return Err(format!(
-            "{flag} {s:?}: {ns:?} is not a valid namespace name"
-        ));
+        return Err(RefError::Namespace {
+            kind,
+            given: given(),
+            namespace: ns.to_owned(),
+        });
     }
     Ok(ObjectRef {
         kind,
@@ -109,6 +135,8 @@ mod tests {
     #[test]
     fn missing_namespace_is_a_clear_error() {
         let err = parse(Kind::ConfigMap, "app", None).unwrap_err();
+        assert!(matches!(err, RefError::NoNamespace { .. }), "{err:?}");
+        let err = err.to_string();
         assert!(
             err.contains("--configmap") && err.contains("POD_NAMESPACE"),
             "{err}"
@@ -123,7 +151,9 @@ mod tests {
             let r = parse(Kind::Secret, bad, Some("d"));
             assert!(r.is_err(), "{bad:?} accepted as {r:?}");
         }
-        let err = parse(Kind::Secret, "Bad", Some("d")).unwrap_err();
+        let err = parse(Kind::Secret, "Bad", Some("d"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--secret") && err.contains("\"Bad\""), "{err}");
     }
 }

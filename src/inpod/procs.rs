@@ -55,9 +55,9 @@ fn read(pid: i32) -> Option<Proc> {
     })
 }
 
-/// The pid of the process called `name`, if one runs.
-pub fn find(name: &str) -> Result<Option<i32>, String> {
-    let entries = std::fs::read_dir("/proc").map_err(|e| format!("cannot read /proc: {e}"))?;
+/// The pid of the process called `name`, if one runs; an error when /proc cannot be read.
+pub fn find(name: &str) -> std::io::Result<Option<i32>> {
+    let entries = std::fs::read_dir("/proc")?;
     let procs: Vec<Proc> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter_map(read)

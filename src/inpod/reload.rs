@@ -9,7 +9,10 @@ use std::{
 use nix::sys::signal::Signal;
 
 use super::{
-    debounce::retry_delay, metrics::InPodMetrics, reload_http::HttpReload, signal::Target,
+    debounce::retry_delay,
+    metrics::InPodMetrics,
+    reload_http::{HttpError, HttpReload},
+    signal::{SignalError, Target},
 };
 
 #[derive(Debug, Clone)]
@@ -21,15 +24,31 @@ pub enum Action {
     Touch(PathBuf),
 }
 
+/// Why a reload failed (once its retries, if any, are spent).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error("cannot touch {}: {source}", .path.display())]
+    Touch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Creates the file, or sets its modification time to now; its content is kept.
-fn touch(path: &std::path::Path) -> Result<(), String> {
-    let f = std::fs::OpenOptions::new()
+fn touch(path: &std::path::Path) -> Result<(), ReloadError> {
+    let touched = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| format!("cannot touch {}: {e}", path.display()))?;
-    f.set_modified(SystemTime::now())
-        .map_err(|e| format!("cannot touch {}: {e}", path.display()))
+        .and_then(|f| f.set_modified(SystemTime::now()));
+    touched.map_err(|source| ReloadError::Touch {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A failed reload's next attempt: when, and how many retries came before it.
@@ -45,13 +64,17 @@ pub struct Reloader {
 impl Reloader {
     /// Runs the action once; `false` when it failed (logged and counted).
     pub async fn reload(&self) -> bool {
-        let outcome = match &self.action {
+        let outcome: Result<String, ReloadError> = match &self.action {
             // Not a reload: nothing to log or count.
             Action::None => return true,
-            Action::Http(h) => h.reload().await.map(|()| format!("{h:?}")),
-            Action::Signal(target, sig) => {
-                super::signal::send(target, *sig).map(|pid| format!("{sig} to process {pid}"))
-            }
+            Action::Http(h) => h
+                .reload()
+                .await
+                .map(|()| format!("{h:?}"))
+                .map_err(Into::into),
+            Action::Signal(target, sig) => super::signal::send(target, *sig)
+                .map(|pid| format!("{sig} to process {pid}"))
+                .map_err(Into::into),
             Action::Touch(path) => touch(path).map(|()| format!("touched {}", path.display())),
         };
         match outcome {
@@ -102,7 +125,9 @@ mod tests {
         assert!(m.modified().unwrap() > old);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "keep");
         std::fs::remove_file(&p).unwrap();
-        let e = touch(std::path::Path::new("/nonexistent-dir/x")).unwrap_err();
+        let e = touch(std::path::Path::new("/nonexistent-dir/x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot touch /nonexistent-dir/x"), "{e}");
     }
 }

@@ -14,6 +14,62 @@ use hyper_util::{
 
 use crate::shared::backoff::backoff;
 
+/// A `--reload-http*` setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSettingsError {
+    #[error("--reload-http {url:?} is not a URL: {source}")]
+    NotUrl {
+        url: String,
+        source: http::uri::InvalidUri,
+    },
+    #[error("--reload-http {url:?}: expected http://host[:port]/path or https://…")]
+    Scheme { url: String },
+    #[error("--reload-http-method {method:?} is not an HTTP method")]
+    Method { method: String },
+    #[error("--reload-http-status {0} is not an HTTP status")]
+    Status(u16),
+    #[error("--reload-http {url:?}: cannot load TLS roots: {source}")]
+    TlsRoots { url: String, source: std::io::Error },
+}
+
+/// Why one reload call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Request(#[from] http::Error),
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+    /// No answer: the connection failed (the client's error and its cause).
+    #[error("{}", with_cause(.0))]
+    Unreachable(hyper_util::client::legacy::Error),
+    /// An answer, with a status other than the one that means success (`want`; `None`:
+    /// any 2xx).
+    #[error("status {} (want {})", .got.as_u16(), .want.map_or("2xx".to_owned(), |s| s.to_string()))]
+    Status {
+        got: http::StatusCode,
+        want: Option<u16>,
+    },
+}
+
+/// The client's error and its first cause: its own message alone says little.
+fn with_cause(e: &hyper_util::client::legacy::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// Every attempt of a reload call failed; `target` is the method and the URL without
+/// user info, `last` the last attempt's failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{target}: {last} ({attempts} attempts)")]
+pub struct HttpError {
+    pub target: String,
+    pub attempts: u32,
+    #[source]
+    pub last: CallError,
+}
+
 /// Plain HTTP needs no TLS roots (a distroless image may have none).
 #[derive(Clone)]
 enum Conn {
@@ -59,27 +115,34 @@ impl HttpReload {
         timeout: Duration,
         retries: u32,
         backoff: Duration,
-    ) -> Result<Self, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("--reload-http {url:?} is not a URL: {e}"))?;
+    ) -> Result<Self, HttpSettingsError> {
+        let uri: Uri = url.parse().map_err(|source| HttpSettingsError::NotUrl {
+            url: url.to_owned(),
+            source,
+        })?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err(format!(
-                "--reload-http {url:?}: expected http://host[:port]/path or https://…"
-            ));
+            return Err(HttpSettingsError::Scheme {
+                url: url.to_owned(),
+            });
         }
-        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| format!("--reload-http-method {method:?} is not an HTTP method"))?;
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
+            HttpSettingsError::Method {
+                method: method.to_owned(),
+            }
+        })?;
         if let Some(s) = status
             && !(100..=599).contains(&s)
         {
-            return Err(format!("--reload-http-status {s} is not an HTTP status"));
+            return Err(HttpSettingsError::Status(s));
         }
         let builder = Client::builder(TokioExecutor::new());
         let client = if uri.scheme_str() == Some("https") {
             let tls = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_native_roots()
-                .map_err(|e| format!("--reload-http {url:?}: cannot load TLS roots: {e}"))?;
+                .map_err(|source| HttpSettingsError::TlsRoots {
+                    url: url.to_owned(),
+                    source,
+                })?;
             Conn::Tls(builder.build(tls.https_only().enable_http1().build()))
         } else {
             Conn::Plain(builder.build(HttpConnector::new()))
@@ -95,12 +158,11 @@ impl HttpReload {
         })
     }
 
-    async fn attempt(&self) -> Result<(), String> {
+    async fn attempt(&self) -> Result<(), CallError> {
         let req = http::Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone())
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+            .body(Empty::new())?;
         let call = async {
             match &self.client {
                 Conn::Plain(c) => c.request(req).await,
@@ -109,11 +171,8 @@ impl HttpReload {
         };
         let resp = tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|_| format!("timed out after {:?}", self.timeout))?
-            .map_err(|e| match std::error::Error::source(&e) {
-                Some(cause) => format!("{e}: {cause}"),
-                None => e.to_string(),
-            })?;
+            .map_err(|_| CallError::TimedOut(self.timeout))?
+            .map_err(CallError::Unreachable)?;
         let status = resp.status();
         let _ = tokio::time::timeout(self.timeout, resp.into_body().collect()).await;
         let ok = match self.status {
@@ -123,19 +182,25 @@ impl HttpReload {
         if ok {
             Ok(())
         } else {
-            let want = self.status.map_or("2xx".to_owned(), |s| s.to_string());
-            Err(format!("status {} (want {want})", status.as_u16()))
+            Err(CallError::Status {
+                got: status,
+                want: self.status,
+            })
         }
     }
 
     /// Calls until success or the retries are spent; the error names the last failure.
-    pub async fn reload(&self) -> Result<(), String> {
+    pub async fn reload(&self) -> Result<(), HttpError> {
         let mut attempt = 0;
         loop {
             match self.attempt().await {
                 Ok(()) => return Ok(()),
-                Err(e) if attempt >= self.retries => {
-                    return Err(format!("{self:?}: {e} ({} attempts)", attempt + 1));
+                Err(last) if attempt >= self.retries => {
+                    return Err(HttpError {
+                        target: format!("{self:?}"),
+                        attempts: attempt + 1,
+                        last,
+                    });
                 }
                 Err(e) => {
                     let delay = backoff(self.backoff, attempt, Duration::from_secs(30));
@@ -152,7 +217,7 @@ impl HttpReload {
 mod tests {
     use super::*;
 
-    fn new(url: &str, method: &str, status: Option<u16>) -> Result<HttpReload, String> {
+    fn new(url: &str, method: &str, status: Option<u16>) -> Result<HttpReload, HttpSettingsError> {
         HttpReload::new(
             url,
             method,
@@ -165,15 +230,35 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_flag() {
-        let e = new("localhost:9090", "POST", None).unwrap_err();
+        let e = new("localhost:9090", "POST", None).unwrap_err().to_string();
         assert!(e.contains("--reload-http"), "{e}");
-        let e = new("ftp://x/", "POST", None).unwrap_err();
+        let e = new("ftp://x/", "POST", None).unwrap_err().to_string();
         assert!(e.contains("--reload-http"), "{e}");
-        let e = new("http://x/", "PO ST", None).unwrap_err();
+        let e = new("http://x/", "PO ST", None).unwrap_err().to_string();
         assert!(e.contains("--reload-http-method"), "{e}");
-        let e = new("http://x/", "POST", Some(42)).unwrap_err();
+        let e = new("http://x/", "POST", Some(42)).unwrap_err().to_string();
         assert!(e.contains("--reload-http-status"), "{e}");
+        assert!(matches!(
+            new("http://x/", "POST", Some(42)),
+            Err(HttpSettingsError::Status(42))
+        ));
         assert!(new("http://127.0.0.1:9090/-/reload", "put", Some(204)).is_ok());
+    }
+
+    #[test]
+    fn a_failed_call_names_the_status_wanted() {
+        let e = HttpError {
+            target: "POST http://x/".into(),
+            attempts: 2,
+            last: CallError::Status {
+                got: http::StatusCode::INTERNAL_SERVER_ERROR,
+                want: None,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "POST http://x/: status 500 (want 2xx) (2 attempts)"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::{
     routing::get,
 };
 
-use super::metrics::InPodMetrics;
+use super::{metrics::InPodMetrics, spec::UsageError};
 
 async fn healthz(State(m): State<InPodMetrics>) -> (StatusCode, String) {
     match m.health() {
@@ -37,14 +37,15 @@ async fn metrics(State(m): State<InPodMetrics>) -> impl IntoResponse {
 }
 
 /// Binds `addr` (`:PORT` means all interfaces); empty or `0` serves nothing.
-pub async fn bind(addr: &str) -> Result<Option<tokio::net::TcpListener>, String> {
+pub async fn bind(addr: &str) -> Result<Option<tokio::net::TcpListener>, UsageError> {
     if addr.is_empty() || addr == "0" {
         return Ok(None);
     }
     let addr = crate::shared::http::bind_addr(addr);
-    let l = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| format!("--http-addr {addr}: {e}"))?;
+    let l = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(source) => return Err(UsageError::HttpAddr { addr, source }),
+    };
     tracing::info!(addr = %addr, "serving /metrics, /healthz, /ready");
     Ok(Some(l))
 }

@@ -1,7 +1,7 @@
 //! `sidecar` (keep the directory current, reload on change) and `init` (write once, exit).
 
 use super::{
-    Fail,
+    Fail, RunError,
     args::{InitArgs, SidecarArgs},
     metrics::InPodMetrics,
     reload::Reloader,
@@ -10,7 +10,7 @@ use super::{
 
 pub async fn sidecar(a: SidecarArgs) -> Result<(), Fail> {
     let refs = start::objects(&a.objects)?;
-    let action = spec::action(&a.reload).map_err(Fail::Usage)?;
+    let action = spec::action(&a.reload)?;
     let metrics = start::serve_metrics("sidecar", &a.looping).await?;
     let names: Vec<_> = refs.iter().map(ToString::to_string).collect();
     let mut writer = start::writer(&a.objects, refs, metrics.clone()).await?;
@@ -19,8 +19,7 @@ pub async fn sidecar(a: SidecarArgs) -> Result<(), Fail> {
     let mut debounce = start::debounce(&a.looping);
     writer
         .run_until(&reloader, &mut debounce, super::terminated())
-        .await
-        .map_err(Fail::Run)?;
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -29,9 +28,9 @@ pub async fn init(a: InitArgs) -> Result<(), Fail> {
     let s = &a.sidecar;
     let refs = start::objects(&s.objects)?;
     // Checked, so a bad reload flag shared with the sidecar fails here, before the app starts.
-    spec::action(&s.reload).map_err(Fail::Usage)?;
+    spec::action(&s.reload)?;
     let mut writer = start::writer(&s.objects, refs, InPodMetrics::new("init", 0)).await?;
-    writer.wait_complete(a.wait).await.map_err(Fail::Run)?;
-    writer.write_now().map_err(Fail::Run)?;
+    writer.wait_complete(a.wait).await?;
+    writer.write_now().map_err(RunError::from)?;
     Ok(())
 }

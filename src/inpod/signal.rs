@@ -9,8 +9,43 @@ use nix::{
     unistd::Pid,
 };
 
+/// A `--signal` value that is no signal.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{given:?} is not a signal name such as HUP, SIGUSR1 or 1")]
+pub struct SignalNameError {
+    pub given: String,
+}
+
+/// Why a signal could not be sent: the process was not found, or kill(2) refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("cannot read the pid file {}: {source}", .path.display())]
+    PidFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the pid file {} holds {text:?}, not a process id", .path.display())]
+    NotAPid { path: PathBuf, text: String },
+    #[error(
+        "no process named {name:?} (is shareProcessNamespace: true set on the pod, and has the app started?)"
+    )]
+    NoProcess { name: String },
+    #[error("cannot read /proc: {0}")]
+    Proc(#[source] std::io::Error),
+    #[error(
+        "cannot send {sig} to process {pid}: no such process (stale pid file, or the pod lacks shareProcessNamespace: true)"
+    )]
+    NoSuchProcess { sig: Signal, pid: i32 },
+    #[error(
+        "cannot send {sig} to process {pid}: not permitted (run kube-reloader as the app's user, or add the KILL capability)"
+    )]
+    NotPermitted { sig: Signal, pid: i32 },
+    #[error("cannot send {sig} to process {pid}: {errno}")]
+    Kill { sig: Signal, pid: i32, errno: Errno },
+}
+
 /// `HUP`, `SIGHUP`, `sighup` or `1`.
-pub fn parse(s: &str) -> Result<Signal, String> {
+pub fn parse(s: &str) -> Result<Signal, SignalNameError> {
     let upper = s.trim().to_ascii_uppercase();
     let parsed = match upper.parse::<i32>() {
         Ok(n) => Signal::try_from(n).ok(),
@@ -23,7 +58,9 @@ pub fn parse(s: &str) -> Result<Signal, String> {
             name.parse::<Signal>().ok()
         }
     };
-    parsed.ok_or_else(|| format!("{s:?} is not a signal name such as HUP, SIGUSR1 or 1"))
+    parsed.ok_or_else(|| SignalNameError {
+        given: s.to_owned(),
+    })
 }
 
 /// Which process to signal.
@@ -36,51 +73,44 @@ pub enum Target {
 }
 
 impl Target {
-    fn resolve(&self) -> Result<i32, String> {
+    fn resolve(&self) -> Result<i32, SignalError> {
         match self {
             Target::Pid(pid) => Ok(*pid),
             Target::PidFile(path) => read_pid_file(path),
-            Target::ProcessName(name) => super::procs::find(name)?.ok_or_else(|| {
-                format!(
-                    "no process named {name:?} (is shareProcessNamespace: true set on the pod, and has the app started?)"
-                )
-            }),
+            Target::ProcessName(name) => super::procs::find(name)
+                .map_err(SignalError::Proc)?
+                .ok_or_else(|| SignalError::NoProcess { name: name.clone() }),
         }
     }
 }
 
-fn read_pid_file(path: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the pid file {}: {e}", path.display()))?;
+fn read_pid_file(path: &Path) -> Result<i32, SignalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SignalError::PidFile {
+        path: path.to_owned(),
+        source,
+    })?;
     text.trim()
         .parse::<i32>()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| {
-            format!(
-                "the pid file {} holds {:?}, not a process id",
-                path.display(),
-                text.trim()
-            )
+        .ok_or_else(|| SignalError::NotAPid {
+            path: path.to_owned(),
+            text: text.trim().to_owned(),
         })
 }
 
 /// Sends `sig` to the target.
-pub fn send(target: &Target, sig: Signal) -> Result<i32, String> {
+pub fn send(target: &Target, sig: Signal) -> Result<i32, SignalError> {
     let pid = target.resolve()?;
     kill(Pid::from_raw(pid), sig).map_err(|e| explain(e, pid, sig))?;
     Ok(pid)
 }
 
-fn explain(e: Errno, pid: i32, sig: Signal) -> String {
-    match e {
-        Errno::ESRCH => format!(
-            "cannot send {sig} to process {pid}: no such process (stale pid file, or the pod lacks shareProcessNamespace: true)"
-        ),
-        Errno::EPERM => format!(
-            "cannot send {sig} to process {pid}: not permitted (run kube-reloader as the app's user, or add the KILL capability)"
-        ),
-        e => format!("cannot send {sig} to process {pid}: {e}"),
+fn explain(errno: Errno, pid: i32, sig: Signal) -> SignalError {
+    match errno {
+        Errno::ESRCH => SignalError::NoSuchProcess { sig, pid },
+        Errno::EPERM => SignalError::NotPermitted { sig, pid },
+        errno => SignalError::Kill { sig, pid, errno },
     }
 }
 
@@ -96,19 +126,19 @@ mod tests {
         assert_eq!(parse("usr2"), Ok(Signal::SIGUSR2));
         assert_eq!(parse("SIGUSR1"), Ok(Signal::SIGUSR1));
         for bad in ["", "SIG", "HUPP", "0", "999", "-1"] {
-            let e = parse(bad).unwrap_err();
+            let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains("not a signal name"), "{bad:?}: {e}");
         }
     }
 
     #[test]
     fn errors_say_what_to_fix() {
-        let e = explain(Errno::EPERM, 7, Signal::SIGHUP);
+        let e = explain(Errno::EPERM, 7, Signal::SIGHUP).to_string();
         assert!(
             e.contains("not permitted") && e.contains("KILL capability"),
             "{e}"
         );
-        let e = explain(Errno::ESRCH, 7, Signal::SIGHUP);
+        let e = explain(Errno::ESRCH, 7, Signal::SIGHUP).to_string();
         assert!(e.contains("shareProcessNamespace"), "{e}");
     }
 
@@ -117,12 +147,14 @@ mod tests {
         let dir = std::env::temp_dir();
         let p = dir.join(format!("kr-pid-{}", std::process::id()));
         std::fs::write(&p, "123\n").unwrap();
-        assert_eq!(read_pid_file(&p), Ok(123));
+        assert_eq!(read_pid_file(&p).ok(), Some(123));
         std::fs::write(&p, "nginx").unwrap();
         let e = read_pid_file(&p).unwrap_err();
+        assert!(matches!(e, SignalError::NotAPid { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("not a process id"), "{e}");
         std::fs::remove_file(&p).unwrap();
-        let e = read_pid_file(&p).unwrap_err();
+        let e = read_pid_file(&p).unwrap_err().to_string();
         assert!(e.contains("cannot read the pid file"), "{e}");
     }
 }

@@ -1,16 +1,56 @@
 //! Flags checked together and turned into what the modes run with; every error names the
 //! flag at fault.
 
+use std::path::PathBuf;
+
 use super::{
     args::{ObjectArgs, ReloadArgs},
-    objref::{self, Kind, ObjectRef},
+    objref::{self, Kind, ObjectRef, RefError},
     reload::Action,
-    reload_http::HttpReload,
-    signal::{self, Target},
+    reload_http::{HttpReload, HttpSettingsError},
+    signal::{self, SignalNameError, Target},
 };
 
+/// Bad input: a flag's value, or flags that do not go together (exit code 2). Each names
+/// the flag at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    #[error("give at least one --configmap or --secret")]
+    NoObjects,
+    #[error("--dir must not be empty")]
+    EmptyDir,
+    /// More than one way to reload was given.
+    #[error("{} cannot be combined: choose one way to reload", .flags.join(" and "))]
+    Combined { flags: Vec<&'static str> },
+    #[error("--signal {0}")]
+    Signal(#[from] SignalNameError),
+    #[error("--process-name must not be empty")]
+    EmptyProcessName,
+    #[error("--signal needs --process-name or --pid-file to say whom to signal")]
+    SignalWithoutTarget,
+    #[error(transparent)]
+    Http(#[from] HttpSettingsError),
+    /// `--http-addr` cannot be listened on; `addr` as bound (`:PORT` made whole).
+    #[error("--http-addr {addr}: {source}")]
+    HttpAddr {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// A `watch-dir` directory cannot be watched.
+    #[error("--dir {}: {source}", .dir.display())]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// The `watch-dir` directories cannot be read.
+    #[error("--dir: {0}")]
+    ReadDirs(#[source] std::io::Error),
+}
+
 /// The objects to write, namespaces resolved (`default_ns`: `objref::default_namespace`).
-pub fn objects(a: &ObjectArgs, default_ns: Option<&str>) -> Result<Vec<ObjectRef>, String> {
+pub fn objects(a: &ObjectArgs, default_ns: Option<&str>) -> Result<Vec<ObjectRef>, UsageError> {
     let mut refs = a
         .configmaps
         .iter()
@@ -29,17 +69,17 @@ pub fn objects(a: &ObjectArgs, default_ns: Option<&str>) -> Result<Vec<ObjectRef
         new
     });
     if refs.is_empty() {
-        return Err("give at least one --configmap or --secret".into());
+        return Err(UsageError::NoObjects);
     }
     if a.dir.as_os_str().is_empty() {
-        return Err("--dir must not be empty".into());
+        return Err(UsageError::EmptyDir);
     }
     Ok(refs)
 }
 
 /// The reload action: at most one of --reload-http, --process-name, --pid-file, --touch.
-pub fn action(r: &ReloadArgs) -> Result<Action, String> {
-    let given: Vec<&str> = [
+pub fn action(r: &ReloadArgs) -> Result<Action, UsageError> {
+    let given: Vec<&'static str> = [
         ("--reload-http", r.reload_http.is_some()),
         ("--process-name", r.process_name.is_some()),
         ("--pid-file", r.pid_file.is_some()),
@@ -49,18 +89,15 @@ pub fn action(r: &ReloadArgs) -> Result<Action, String> {
     .filter_map(|(flag, set)| set.then_some(flag))
     .collect();
     if given.len() > 1 {
-        return Err(format!(
-            "{} cannot be combined: choose one way to reload",
-            given.join(" and ")
-        ));
+        return Err(UsageError::Combined { flags: given });
     }
     let sig = match &r.signal {
-        Some(s) => Some(signal::parse(s).map_err(|e| format!("--signal {e}"))?),
+        Some(s) => Some(signal::parse(s)?),
         None => None,
     };
     let target = match (&r.process_name, &r.pid_file) {
         (Some(name), _) if name.trim().is_empty() => {
-            return Err("--process-name must not be empty".into());
+            return Err(UsageError::EmptyProcessName);
         }
         (Some(name), _) => Some(Target::ProcessName(name.clone())),
         (_, Some(path)) => Some(Target::PidFile(path.clone())),
@@ -73,18 +110,18 @@ pub fn action(r: &ReloadArgs) -> Result<Action, String> {
         ));
     }
     if sig.is_some() {
-        return Err("--signal needs --process-name or --pid-file to say whom to signal".into());
+        return Err(UsageError::SignalWithoutTarget);
     }
     if let Some(url) = &r.reload_http {
-        return HttpReload::new(
+        let h = HttpReload::new(
             url,
             &r.reload_http_method,
             r.reload_http_status,
             r.reload_http_timeout,
             r.reload_http_retries,
             r.reload_http_backoff,
-        )
-        .map(|h| Action::Http(Box::new(h)));
+        )?;
+        return Ok(Action::Http(Box::new(h)));
     }
     Ok(r.touch.clone().map_or(Action::None, Action::Touch))
 }
@@ -113,9 +150,11 @@ mod tests {
         assert_eq!(refs[1].to_string(), "secret x/b");
         let twice = sidecar(&["--configmap=a", "--configmap=pod/a"]);
         assert_eq!(objects(&twice.objects, Some("pod")).unwrap().len(), 1);
-        let e = objects(&sidecar(&[]).objects, Some("pod")).unwrap_err();
+        let e = objects(&sidecar(&[]).objects, Some("pod"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--configmap or --secret"), "{e}");
-        let e = objects(&s.objects, None).unwrap_err();
+        let e = objects(&s.objects, None).unwrap_err().to_string();
         assert!(e.contains("--configmap \"a\" has no namespace"), "{e}");
     }
 
@@ -139,14 +178,20 @@ mod tests {
         let a = action(&sidecar(&["--reload-http=http://127.0.0.1:1/"]).reload).unwrap();
         assert!(matches!(a, Action::Http(_)));
 
-        let e = action(&sidecar(&["--touch=/t", "--pid-file=/p"]).reload).unwrap_err();
+        let e = action(&sidecar(&["--touch=/t", "--pid-file=/p"]).reload)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("--pid-file and --touch cannot be combined"),
             "{e}"
         );
-        let e = action(&sidecar(&["--signal=HUP"]).reload).unwrap_err();
+        let e = action(&sidecar(&["--signal=HUP"]).reload)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--signal needs"), "{e}");
-        let e = action(&sidecar(&["--process-name=x", "--signal=NOPE"]).reload).unwrap_err();
+        let e = action(&sidecar(&["--process-name=x", "--signal=NOPE"]).reload)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--signal") && e.contains("NOPE"), "{e}");
     }
 }

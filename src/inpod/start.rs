@@ -2,7 +2,7 @@
 //! `run`), and the metrics server and debounce of the long-running ones (not `init`).
 
 use super::{
-    Fail,
+    Fail, RunError,
     args::{LoopArgs, ObjectArgs},
     debounce::Debounce,
     metrics::InPodMetrics,
@@ -14,7 +14,7 @@ use super::{
 /// The objects the flags name; those without a namespace are in `--namespace` or the pod's.
 pub fn objects(a: &ObjectArgs) -> Result<Vec<ObjectRef>, Fail> {
     let ns = objref::default_namespace(a.namespace.as_deref());
-    spec::objects(a, ns.as_deref()).map_err(Fail::Usage)
+    Ok(spec::objects(a, ns.as_deref())?)
 }
 
 /// Starts watching `refs`, to be written into `--dir`.
@@ -23,7 +23,9 @@ pub async fn writer(
     refs: Vec<ObjectRef>,
     metrics: InPodMetrics,
 ) -> Result<Writer, Fail> {
-    let client = (crate::shared::kube::client().await).map_err(|e| Fail::Run(e.to_string()))?;
+    let client = crate::shared::kube::client()
+        .await
+        .map_err(RunError::from)?;
     let modes = (a.file_mode, a.secret_file_mode);
     Ok(Writer::start(&client, refs, a.dir.clone(), modes, metrics))
 }
@@ -31,7 +33,7 @@ pub async fn writer(
 /// The mode's metrics, served on `--http-addr` from now on.
 pub async fn serve_metrics(mode: &str, l: &LoopArgs) -> Result<InPodMetrics, Fail> {
     let metrics = InPodMetrics::new(mode, l.failure_threshold);
-    let listener = server::bind(&l.http_addr).await.map_err(Fail::Usage)?;
+    let listener = server::bind(&l.http_addr).await?;
     tokio::spawn(server::serve(listener, metrics.clone()));
     Ok(metrics)
 }

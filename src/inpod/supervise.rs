@@ -8,10 +8,11 @@ use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{
-    Fail,
+    Fail, RunError,
     args::RunArgs,
     reload::{Action, Reloader},
     signal::{self as sig, Target},
+    spec::UsageError,
     start,
 };
 
@@ -26,24 +27,27 @@ pub fn exit_code(status: ExitStatus) -> u8 {
 
 pub async fn run(a: RunArgs) -> Result<u8, Fail> {
     // Installed first: a SIGTERM from now on is ours to forward, not a silent death.
-    let mut term = signal(SignalKind::terminate()).map_err(|e| Fail::Run(e.to_string()))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| Fail::Run(e.to_string()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
     let refs = start::objects(&a.objects)?;
-    let reload_sig = sig::parse(&a.signal).map_err(|e| Fail::Usage(format!("--signal {e}")))?;
+    let reload_sig = sig::parse(&a.signal).map_err(UsageError::from)?;
     let metrics = start::serve_metrics("run", &a.looping).await?;
     let mut writer = start::writer(&a.objects, refs, metrics.clone()).await?;
     tokio::select! {
-        r = writer.wait_complete(a.wait) => r.map_err(Fail::Run)?,
+        r = writer.wait_complete(a.wait) => r?,
         _ = term.recv() => return Ok(128 + Signal::SIGTERM as u8),
         _ = int.recv() => return Ok(128 + Signal::SIGINT as u8),
     }
-    writer.write_now().map_err(Fail::Run)?;
+    writer.write_now().map_err(RunError::from)?;
 
     let (program, args) = a.command.split_first().expect("clap requires CMD");
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .spawn()
-        .map_err(|e| Fail::Run(format!("cannot start {program:?}: {e}")))?;
+        .map_err(|source| RunError::Start {
+            program: program.clone(),
+            source,
+        })?;
     let pid = child.id().map_or(0, |p| p as i32);
     tracing::info!(pid, command = ?program, "app started");
     let forward = |s: Signal| {
@@ -73,13 +77,13 @@ pub async fn run(a: RunArgs) -> Result<u8, Fail> {
             tracing::info!(%status, "app exited");
             Ok(exit_code(status))
         }
-        Ok(Err(e)) => Err(Fail::Run(format!("cannot wait for the app: {e}"))),
+        Ok(Err(e)) => Err(RunError::Wait(e).into()),
         Err(e) => {
             // The config can no longer be kept current: stop the app rather than let it
             // run on stale config unsupervised.
             forward(Signal::SIGTERM);
             let _ = child.wait().await;
-            Err(Fail::Run(e))
+            Err(e.into())
         }
     }
 }

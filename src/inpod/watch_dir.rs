@@ -9,13 +9,14 @@ use futures::StreamExt;
 use inotify::{EventMask, Inotify, WatchMask};
 
 use super::{
-    Fail,
+    Fail, RunError,
     args::WatchDirArgs,
     atomic::{self, DATA},
     debounce::sleep_until,
     files,
     reload::{Reloader, Retry},
-    spec, start,
+    spec::{self, UsageError},
+    start,
 };
 
 /// Whether an event in a directory is a change worth a look. `kubelet_layout`: the
@@ -34,9 +35,9 @@ pub fn counts(kubelet_layout: bool, mask: EventMask, name: Option<&OsStr>) -> bo
 }
 
 pub async fn watch_dir(a: WatchDirArgs) -> Result<(), Fail> {
-    let action = spec::action(&a.reload).map_err(Fail::Usage)?;
+    let action = spec::action(&a.reload)?;
     let dirs: Vec<PathBuf> = a.dirs.clone();
-    let inotify = Inotify::init().map_err(|e| Fail::Run(format!("inotify: {e}")))?;
+    let inotify = Inotify::init().map_err(RunError::Inotify)?;
     let mask = WatchMask::CREATE
         | WatchMask::MOVED_TO
         | WatchMask::MOVED_FROM
@@ -48,14 +49,17 @@ pub async fn watch_dir(a: WatchDirArgs) -> Result<(), Fail> {
         let wd = inotify
             .watches()
             .add(dir, mask)
-            .map_err(|e| Fail::Usage(format!("--dir {}: {e}", dir.display())))?;
+            .map_err(|source| UsageError::Dir {
+                dir: dir.clone(),
+                source,
+            })?;
         wds.push((wd, dir.clone()));
     }
     let metrics = start::serve_metrics("watch-dir", &a.looping).await?;
     let mut events = inotify
         .into_event_stream(vec![0u8; 64 * 1024])
-        .map_err(|e| Fail::Run(format!("inotify: {e}")))?;
-    let mut last = files::hash_dirs(&dirs).map_err(|e| Fail::Usage(format!("--dir: {e}")))?;
+        .map_err(RunError::Inotify)?;
+    let mut last = files::hash_dirs(&dirs).map_err(UsageError::ReadDirs)?;
     metrics.set_ready();
     tracing::info!(dirs = ?dirs, action = ?action, "watching");
     let reloader = Reloader { action, metrics };
@@ -68,8 +72,8 @@ pub async fn watch_dir(a: WatchDirArgs) -> Result<(), Fail> {
             () = &mut stop => return Ok(()),
             ev = events.next() => {
                 let ev = ev
-                    .ok_or_else(|| Fail::Run("inotify stopped".into()))?
-                    .map_err(|e| Fail::Run(format!("inotify: {e}")))?;
+                    .ok_or(RunError::InotifyStopped)?
+                    .map_err(RunError::Inotify)?;
                 let dir = wds.iter().find(|(wd, _)| *wd == ev.wd).map(|(_, d)| d);
                 let layout = dir.is_some_and(|d| atomic::has_data(d));
                 if counts(layout, ev.mask, ev.name.as_deref()) {

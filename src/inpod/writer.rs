@@ -12,14 +12,36 @@ use kube::Client;
 use tokio::sync::mpsc;
 
 use super::{
-    atomic,
+    RunError, atomic,
     debounce::{self, Debounce, Step, sleep_until},
-    files::{self, ContentHash, Files},
+    files::{self, ContentHash, Files, WriteError},
     metrics::InPodMetrics,
     objref::ObjectRef,
     reload::{Reloader, Retry},
     source::{self, SourceMsg},
 };
+
+/// An object not seen in time, and the last error of its watch, if any.
+#[derive(Debug)]
+pub struct Missing {
+    pub object: ObjectRef,
+    pub last_error: Option<String>,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.last_error {
+            Some(e) => write!(f, "{} (last error: {e})", self.object),
+            None => write!(f, "{} (not found)", self.object),
+        }
+    }
+}
+
+/// `a (not found), b (last error: …)`.
+pub fn list(missing: &[Missing]) -> String {
+    let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    missing.join(", ")
+}
 
 pub struct Writer {
     refs: Vec<ObjectRef>,
@@ -90,15 +112,12 @@ impl Writer {
         }
     }
 
-    async fn recv(&mut self) -> Result<SourceMsg, String> {
-        self.rx
-            .recv()
-            .await
-            .ok_or_else(|| "every watch stopped".to_owned())
+    async fn recv(&mut self) -> Result<SourceMsg, RunError> {
+        self.rx.recv().await.ok_or(RunError::WatchesStopped)
     }
 
     /// Waits until every object has been seen, or fails after `wait` naming those missing.
-    pub async fn wait_complete(&mut self, wait: Duration) -> Result<(), String> {
+    pub async fn wait_complete(&mut self, wait: Duration) -> Result<(), RunError> {
         let deadline = tokio::time::Instant::now() + wait;
         while !self.complete() {
             match tokio::time::timeout_at(deadline, self.recv()).await {
@@ -111,22 +130,19 @@ impl Writer {
         Ok(())
     }
 
-    fn missing(&self, wait: Duration) -> String {
-        let missing: Vec<String> = (0..self.refs.len())
+    fn missing(&self, wait: Duration) -> RunError {
+        let missing = (0..self.refs.len())
             .filter(|i| self.objects[*i].is_none())
-            .map(|i| match &self.last_error[i] {
-                Some(e) => format!("{} (last error: {e})", self.refs[i]),
-                None => format!("{} (not found)", self.refs[i]),
+            .map(|i| Missing {
+                object: self.refs[i].clone(),
+                last_error: self.last_error[i].clone(),
             })
             .collect();
-        format!(
-            "timed out after {wait:?} waiting for {}",
-            missing.join(", ")
-        )
+        RunError::TimedOut { wait, missing }
     }
 
     /// Writes the merged files if their content differs from what the directory holds.
-    pub fn write_now(&mut self) -> Result<Step, String> {
+    pub fn write_now(&mut self) -> Result<Step, WriteError> {
         let named = self.refs.iter().map(ToString::to_string);
         let merged = files::merge(named.zip(self.objects.iter().flatten()))?;
         let hash = files::hash_files(&merged);
@@ -147,7 +163,7 @@ impl Writer {
         reloader: &Reloader,
         debounce: &mut Debounce,
         stop: impl Future<Output = T>,
-    ) -> Result<T, String> {
+    ) -> Result<T, RunError> {
         let mut stop = std::pin::pin!(stop);
         // The first complete set is compared with the directory without waiting.
         let mut first = !self.metrics.ready();
@@ -197,5 +213,37 @@ impl Writer {
                 r = reloader.attempt(reload_from) => retry = r,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inpod::objref::Kind;
+
+    #[test]
+    fn a_timeout_names_what_is_missing_and_why() {
+        let object = |name: &str| ObjectRef {
+            kind: Kind::ConfigMap,
+            namespace: "ns".into(),
+            name: name.into(),
+        };
+        let e = RunError::TimedOut {
+            wait: Duration::from_secs(2),
+            missing: vec![
+                Missing {
+                    object: object("a"),
+                    last_error: None,
+                },
+                Missing {
+                    object: object("b"),
+                    last_error: Some("forbidden".into()),
+                },
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "timed out after 2s waiting for configmap ns/a (not found), configmap ns/b (last error: forbidden)"
+        );
     }
 }
