@@ -95,6 +95,18 @@ impl std::fmt::Debug for HttpReload {
     }
 }
 
+/// A URL that does not parse, with what may be user info (between `://` and the last `@`)
+/// hidden all the same.
+fn redacted_text(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| Some((s, rest.rsplit_once('@')?.1)))
+    {
+        Some((scheme, host)) => format!("{scheme}://***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 /// The URL without user info, for logs and errors.
 fn redacted(uri: &Uri) -> String {
     match uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
@@ -117,12 +129,12 @@ impl HttpReload {
         backoff: Duration,
     ) -> Result<Self, HttpSettingsError> {
         let uri: Uri = url.parse().map_err(|source| HttpSettingsError::NotUrl {
-            url: url.to_owned(),
+            url: redacted_text(url),
             source,
         })?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(HttpSettingsError::Scheme {
-                url: url.to_owned(),
+                url: redacted(&uri),
             });
         }
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
@@ -140,7 +152,7 @@ impl HttpReload {
             let tls = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_native_roots()
                 .map_err(|source| HttpSettingsError::TlsRoots {
-                    url: url.to_owned(),
+                    url: redacted(&uri),
                     source,
                 })?;
             Conn::Tls(builder.build(tls.https_only().enable_http1().build()))
@@ -216,6 +228,18 @@ impl HttpReload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_settings_never_show_a_password() {
+        let bad = |url: &str| {
+            let r = HttpReload::new(url, "POST", None, Duration::from_secs(1), 0, Duration::ZERO);
+            r.map(|_| ()).expect_err("refused").to_string()
+        };
+        for url in ["ftp://user:s3cret@host/x", "http://user:s3cret@ho st/x"] {
+            let e = bad(url);
+            assert!(!e.contains("s3cret") && e.contains("***@"), "{e}");
+        }
+    }
 
     fn new(url: &str, method: &str, status: Option<u16>) -> Result<HttpReload, HttpSettingsError> {
         HttpReload::new(
