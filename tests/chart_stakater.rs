@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 use support::chart::{
-    Release, can_i, chart, exists, find, fixture, get_json, has_kind, installed_args,
-    monitoring_crds, render_json, run_as, values_json,
+    Release, can_i, chart, doc, exists, find, fixture, get_json, has_kind, installed_args,
+    monitoring_crds, render, render_json, run_as, values_json,
 };
 use support::{
     TestNs, WAIT, auto_using, cm_hash, kubectl, recorded_hash, repo_root,
@@ -509,20 +509,49 @@ fn the_notes_name_carried_over_values_that_do_nothing() {
 }
 
 #[test]
-fn stakater_image_and_key_typos_fail_naming_them() {
+fn stakaters_image_in_the_values_gives_kube_reloaders_image() {
+    let image = |sets: &[&str]| {
+        let docs = render(sets);
+        let d = doc(&docs, "Deployment", None)
+            .expect("a Deployment")
+            .clone();
+        d.lines()
+            .find_map(|l| l.trim().strip_prefix("image: ").map(str::to_owned))
+            .expect("an image line")
+    };
+    let own = image(&[]);
+    assert_eq!(own, "\"ghcr.io/kube-reloader/kube-reloader:0.1.0\"");
+    let stakater = [
+        "image.repository=ghcr.io/stakater/reloader",
+        "image.name=stakater/reloader",
+        "image.tag=v1.4.21",
+        "image.digest=sha256:1234567",
+    ];
+    assert_eq!(
+        image(&stakater),
+        own,
+        "stakater's tag and digest are its image's"
+    );
+    let mirror = [
+        "global.imageRegistry=mirror.example.com",
+        "image.name=stakater/reloader",
+    ];
+    assert_eq!(
+        image(&mirror),
+        "\"mirror.example.com/kube-reloader/kube-reloader:0.1.0\""
+    );
+    let said = notes("stakater/copied-defaults.yaml");
+    assert!(
+        said.contains("stakater/Reloader's image (ghcr.io/stakater/reloader:v1.4.21)"),
+        "{said}"
+    );
+    assert!(!notes("stakater/platform-global.yaml").contains("stakater/Reloader's image"));
+}
+
+#[test]
+fn key_typos_fail_naming_them() {
     let chart = chart();
-    let cases: [(&[&str], &str); 7] = [
-        (
-            &["image.repository=ghcr.io/stakater/reloader"],
-            "stakater/Reloader's",
-        ),
-        (
-            &[
-                "global.imageRegistry=mirror.example.com",
-                "image.name=stakater/reloader",
-            ],
-            "mirror.example.com/stakater/reloader",
-        ),
+    let cases: [(&[&str], &str); 5] = [
         (&["reloader.deployment.hostUser=false"], "hostUser"),
         (&["reloader.podMonitor.honourLabels=true"], "honourLabels"),
         (
@@ -994,6 +1023,10 @@ async fn a_copied_stakater_values_file_installs_with_kube_reloaders_defaults() {
         ],
     );
     let c = container(&d);
+    assert_eq!(
+        c["image"], "ghcr.io/kube-reloader/kube-reloader:0.1.0",
+        "stakater's image in the file gives kube-reloader's"
+    );
     assert_eq!(
         c["resources"],
         json!({ "requests": { "cpu": "10m", "memory": "64Mi" }, "limits": { "memory": "256Mi" } }),

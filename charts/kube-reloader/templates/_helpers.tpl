@@ -79,17 +79,24 @@ pod template). */}}
 {{- end }}
 {{- end }}
 
+{{/* Whether image.* names stakater/Reloader's image, as a copied stakater values file does. */}}
+{{- define "kube-reloader.stakaterImage" -}}
+{{- $i := .Values.image }}
+{{- if or (contains "stakater/reloader" ($i.repository | toString)) (contains "stakater/reloader" ($i.name | toString)) }}true{{ end }}
+{{- end }}
+
 {{/* The image: <global.imageRegistry>/<image.name> or image.repository, then @digest or
-:tag. Refuses stakater's own image, which a copied stakater values file would pin. */}}
+:tag. Where image.* names stakater's image (a copied stakater values file pins it), the
+chart's own image at its appVersion is used instead, and NOTES.txt says so: stakater's
+binary would not take kube-reloader's flags. The defaults repeat values.yaml's. */}}
 {{- define "kube-reloader.image" -}}
 {{- $i := .Values.image }}
-{{- $repo := $i.repository }}
-{{- with .Values.global.imageRegistry }}{{ $repo = printf "%s/%s" (trimSuffix "/" .) $i.name }}{{ end }}
-{{- if contains "stakater/reloader" $repo }}
-{{- fail (printf "the image %s is stakater/Reloader's: remove image.repository, image.name and image.tag from the values (they pin stakater's image) or point them at a kube-reloader image" $repo) }}
-{{- end }}
-{{- if $i.digest }}{{ printf "%s@%s" $repo $i.digest }}
-{{- else }}{{ printf "%s:%s" $repo ($i.tag | default .Chart.AppVersion | toString) }}
+{{- $own := not (include "kube-reloader.stakaterImage" .) }}
+{{- $repo := ternary $i.repository "ghcr.io/kube-reloader/kube-reloader" $own }}
+{{- $name := ternary $i.name "kube-reloader/kube-reloader" $own }}
+{{- with .Values.global.imageRegistry }}{{ $repo = printf "%s/%s" (trimSuffix "/" .) $name }}{{ end }}
+{{- if and $own $i.digest }}{{ printf "%s@%s" $repo $i.digest }}
+{{- else }}{{ printf "%s:%s" $repo ((and $own $i.tag) | default .Chart.AppVersion | toString) }}
 {{- end }}
 {{- end }}
 
