@@ -95,18 +95,6 @@ impl std::fmt::Debug for HttpReload {
     }
 }
 
-/// A URL that does not parse, with what may be user info (between `://` and the last `@`)
-/// hidden all the same.
-fn redacted_text(url: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(s, rest)| Some((s, rest.rsplit_once('@')?.1)))
-    {
-        Some((scheme, host)) => format!("{scheme}://***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 /// The URL without user info, for logs and errors.
 fn redacted(uri: &Uri) -> String {
     match uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
@@ -129,7 +117,7 @@ impl HttpReload {
         backoff: Duration,
     ) -> Result<Self, HttpSettingsError> {
         let uri: Uri = url.parse().map_err(|source| HttpSettingsError::NotUrl {
-            url: redacted_text(url),
+            url: crate::shared::http::without_user_info(url),
             source,
         })?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {

@@ -32,6 +32,8 @@ use hyper_util::{
 };
 use serde_json::json;
 
+use crate::shared::http::without_user_info;
+
 /// Where alerts go and how they look.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlertSink {
@@ -115,7 +117,7 @@ pub enum ProxyError {
 impl Proxy {
     /// Errors show the URL with any password hidden.
     pub fn parse(url: &str) -> Result<Self, ProxyError> {
-        let shown = || redacted(url);
+        let shown = || without_user_info(url);
         let uri: Uri = url
             .parse()
             .map_err(|e: http::uri::InvalidUri| ProxyError::NotUrl {
@@ -180,14 +182,6 @@ fn decode_user_info(user_info: &str) -> Option<(String, String)> {
     };
     let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
     Some((decode(user)?, decode(password)?))
-}
-
-/// `url` with its user info, if any, replaced by `***`.
-fn redacted(url: &str) -> String {
-    match (url.split_once("://"), url.rsplit_once('@')) {
-        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
-        _ => url.to_owned(),
-    }
 }
 
 /// Plain TCP to an `http://` URI, TLS to an `https://` one: how we reach a proxy.

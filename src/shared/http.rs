@@ -21,3 +21,12 @@ pub fn encode_registry(registry: &Registry) -> String {
 
 /// Served as Prometheus text 0.0.4: stakater's `…_total_by_namespace` name is valid there.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A URL, parsed or not, with what may be user info (between `://` and the last `@`) hidden:
+/// for errors and logs that name a proxy or a reload URL.
+pub fn without_user_info(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => url.to_owned(),
+    }
+}

@@ -3,7 +3,7 @@
 //! engine's rules (coalescing, pacing, relist diffs, catch-up, leadership) are unit tested by
 //! feeding it observations and reading the outbox, with no API server.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use tokio::{sync::mpsc, time::Instant};
 
@@ -14,7 +14,6 @@ use crate::operator::{
     state::configmaps::{Loaded, StateStore, load_state},
 };
 
-#[derive(Debug)]
 pub(super) enum Effect {
     /// A planned reload; its outcome comes back as a `Done`.
     Write(Box<Dispatch>),
@@ -35,7 +34,6 @@ pub(super) enum Effect {
 }
 
 /// One write handed to the applier, with what comes back with its outcome.
-#[derive(Debug)]
 pub(super) struct Dispatch {
     pub facts: Arc<WorkloadFacts>,
     pub write: Write,
@@ -115,6 +113,3 @@ impl Engine {
         }
     }
 }
-
-/// How long in-flight writes may take to finish at shutdown.
-pub(super) const DRAIN: Duration = Duration::from_secs(10);

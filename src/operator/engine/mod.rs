@@ -20,7 +20,7 @@ mod webhooks;
 
 pub use state_sync::Persist;
 
-use effects::{DRAIN, Dispatch, Effect, Replies};
+use effects::{Dispatch, Effect, Replies};
 use state_sync::Flushed;
 use webhooks::{WebhookDone, Webhooks};
 
@@ -35,6 +35,9 @@ use crate::operator::{
     state::configmaps::Loaded,
     watch::{ObjKey, StreamScope, WatchMsg, csi::CsiState},
 };
+
+/// How long in-flight writes may take to finish at shutdown.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Default)]
 struct StreamState {

@@ -33,12 +33,6 @@ pub struct StateStore {
     pub namespace: String,
 }
 
-impl std::fmt::Debug for StateStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StateStore({})", describe(&self.namespace))
-    }
-}
-
 impl StateStore {
     pub fn new(client: Client, namespace: String) -> Self {
         StateStore {
