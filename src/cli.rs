@@ -1,15 +1,27 @@
 //! The command line, composed: the operator's flags (stakater's spellings,
-//! `operator::args`) and the in-pod subcommands (`inpod::args`); with no subcommand, the
-//! environment variables of other in-pod tools may pick one (`inpod::env`).
+//! `operator::args`), `explain` (`operator::explain`) and the in-pod subcommands
+//! (`inpod::args`); with no subcommand, the environment variables of other in-pod tools may
+//! pick one (`inpod::env`).
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::{
-    inpod::{args::Command, env::args_from_env},
-    operator::args::OperatorArgs,
+    inpod::{args::Command as InPod, env::args_from_env},
+    operator::{args::OperatorArgs, explain::args::ExplainArgs},
 };
+
+/// Parsed once per process: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Why a workload did or did not reload: its configs, the rule for each, and the
+    /// markers against the hashes now (exit 1 when a marker is out of date).
+    Explain(ExplainArgs),
+    #[command(flatten)]
+    InPod(InPod),
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +35,7 @@ pub struct Cli {
     #[command(flatten)]
     pub operator: OperatorArgs,
 
-    /// An in-pod mode; none runs the operator.
+    /// `explain` or an in-pod mode; none runs the operator.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -83,7 +95,7 @@ mod tests {
             ("POD_NAMESPACE", "x"),
         ];
         let c = cli(&["kube-reloader", "--http-addr=:8080"], &cm).unwrap();
-        let Some(Command::Sidecar(s)) = c.command else {
+        let Some(Command::InPod(InPod::Sidecar(s))) = c.command else {
             panic!("{:?}", c.command)
         };
         assert_eq!(s.objects.configmaps, ["app"]);
@@ -92,7 +104,7 @@ mod tests {
             "command-line flags go to the mode"
         );
         let c = cli(&["kube-reloader", "--dir=/other"], &cm).unwrap();
-        let Some(Command::Sidecar(s)) = c.command else {
+        let Some(Command::InPod(InPod::Sidecar(s))) = c.command else {
             panic!("{:?}", c.command)
         };
         assert_eq!(
@@ -103,7 +115,7 @@ mod tests {
 
         let c = cli(&["kube-reloader", "watch-dir", "--dir=/d"], &cm).unwrap();
         assert!(
-            matches!(c.command, Some(Command::WatchDir(_))),
+            matches!(c.command, Some(Command::InPod(InPod::WatchDir(_)))),
             "an explicit subcommand wins"
         );
 
@@ -121,6 +133,31 @@ mod tests {
             matches!(e, CliError::Clap(_)),
             "operator flags do not mix with in-pod env"
         );
+    }
+
+    #[test]
+    fn explain_takes_the_operators_flags_after_it() {
+        let c = cli(
+            &[
+                "kube-reloader",
+                "explain",
+                "-n",
+                "team",
+                "deploy/web",
+                "--auto-reload-all",
+                "-o",
+                "json",
+            ],
+            &[],
+        )
+        .unwrap();
+        let Some(Command::Explain(e)) = c.command else {
+            panic!("{:?}", c.command)
+        };
+        assert_eq!(e.namespace.as_deref(), Some("team"));
+        assert_eq!(e.target.as_deref(), Some("deploy/web"));
+        assert!(e.operator.auto_reload_all);
+        assert_eq!(e.output, crate::operator::explain::args::Output::Json);
     }
 
     #[test]

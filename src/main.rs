@@ -1,7 +1,7 @@
 //! The binary: the command line picks the operator or an in-pod mode.
 
 use kube_reloader::{
-    cli::{self, CliError},
+    cli::{self, CliError, Command},
     inpod,
     operator::{self, options::Options},
     shared::telemetry,
@@ -17,8 +17,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Some(cmd) = cli.command {
-        return inpod::main(cmd).await;
+    match cli.command {
+        Some(Command::InPod(cmd)) => return inpod::main(cmd).await,
+        Some(Command::Explain(args)) => return operator::explain::main(args).await,
+        None => {}
     }
     // Options first: a bad log level or format is one of their warnings, and logging is
     // set up from what they resolved.

@@ -74,6 +74,30 @@ fn rendered_rbac_and_arguments_follow_the_values() {
         assert!(dep.contains(arg), "{arg}");
     }
 
+    // Opt-in by policy: the flags, and list/watch on namespaces for the opt-in only.
+    let docs = render(&[
+        "reloader.workloadSelector=reload=yes",
+        "reloader.namespaceOptIn=true",
+    ]);
+    let dep = doc(&docs, "Deployment", None).unwrap();
+    assert!(dep.contains("--workload-selector=reload=yes") && dep.contains("--namespace-opt-in"));
+    assert!(
+        doc(&docs, "ClusterRole", None)
+            .unwrap()
+            .contains("namespaces")
+    );
+    let plain = render(&[]);
+    assert!(
+        !doc(&plain, "ClusterRole", None)
+            .unwrap()
+            .contains("namespaces")
+    );
+    assert!(
+        !doc(&plain, "Deployment", None)
+            .unwrap()
+            .contains("--namespace-opt-in")
+    );
+
     let docs = render(&[
         "reloader.watchGlobally=false",
         "reloader.namespaces={team-b,team-a}",

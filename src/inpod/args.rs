@@ -216,7 +216,7 @@ mod tests {
             "--reload-http=http://127.0.0.1:9090/-/reload",
         ])
         .unwrap();
-        let Some(Command::Sidecar(s)) = cli.command else {
+        let Some(crate::cli::Command::InPod(Command::Sidecar(s))) = cli.command else {
             panic!("not sidecar")
         };
         assert_eq!(s.objects.configmaps, ["a", "c"]);
@@ -226,20 +226,20 @@ mod tests {
         assert_eq!(s.looping.http_addr, ":9091");
 
         let cli = parse(&["run", "--configmap=a", "--dir=/d", "--", "nginx", "-g", "x"]).unwrap();
-        let Some(Command::Run(r)) = cli.command else {
+        let Some(crate::cli::Command::InPod(Command::Run(r))) = cli.command else {
             panic!("not run")
         };
         assert_eq!(r.command, ["nginx", "-g", "x"]);
         assert_eq!(r.signal, "HUP");
 
         let cli = parse(&["watch-dir", "--dir=/a,/b", "--dir=/c", "--touch=/t"]).unwrap();
-        let Some(Command::WatchDir(w)) = cli.command else {
+        let Some(crate::cli::Command::InPod(Command::WatchDir(w))) = cli.command else {
             panic!("not watch-dir")
         };
         assert_eq!(w.dirs.len(), 3);
 
         let cli = parse(&["init", "--secret=s", "--dir=/d", "--wait=5s"]).unwrap();
-        let Some(Command::Init(i)) = cli.command else {
+        let Some(crate::cli::Command::InPod(Command::Init(i))) = cli.command else {
             panic!("not init")
         };
         assert_eq!(i.wait, Duration::from_secs(5));

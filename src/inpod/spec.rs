@@ -137,7 +137,7 @@ mod tests {
     fn sidecar(args: &[&str]) -> crate::inpod::args::SidecarArgs {
         let argv = ["kube-reloader", "sidecar", "--dir=/d"].iter().chain(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Some(Command::Sidecar(s)) => s,
+            Some(crate::cli::Command::InPod(Command::Sidecar(s))) => s,
             other => panic!("{other:?}"),
         }
     }

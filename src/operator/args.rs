@@ -89,6 +89,16 @@ pub struct OperatorArgs {
     #[arg(long, value_parser = string_slice)]
     pub resource_label_selector: Vec<StringSlice>,
 
+    /// Workloads whose labels match roll as if annotated `reloader.stakater.com/auto: "true"`,
+    /// unless they set auto themselves (the same syntax as the other selectors).
+    #[arg(long, value_parser = string_slice)]
+    pub workload_selector: Vec<StringSlice>,
+
+    /// Read `kube-reloader.io/auto` on Namespaces: `"true"` makes their workloads auto unless
+    /// they set auto themselves (global mode only; needs list and watch on namespaces).
+    #[arg(long, value_parser = go_bool, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub namespace_opt_in: bool,
+
     /// Notify this URL instead of rolling anything.
     #[arg(long, default_value = "")]
     pub webhook_url: String,

@@ -164,6 +164,7 @@ mod tests {
             paused: false,
             paused_at: None,
             problems: vec![],
+            policy_selected: false,
         }
     }
 

@@ -9,6 +9,7 @@ pub(crate) mod cache;
 pub(crate) mod coalesce;
 pub(crate) mod decide;
 pub(crate) mod engine;
+pub mod explain;
 pub mod health;
 pub mod http;
 pub(crate) mod lease;

@@ -154,6 +154,8 @@ reloader.namespaces, de-duplicated and sorted (as stakater's chart). Empty in gl
 {{- if and $r.watchGlobally $r.ignoreNamespaces }}{{ $args = append $args (printf "--namespaces-to-ignore=%s" $r.ignoreNamespaces) }}{{ end }}
 {{- if and $r.watchGlobally $r.namespaceSelector }}{{ $args = append $args (printf "--namespace-selector=%s" $r.namespaceSelector) }}{{ end }}
 {{- if $r.resourceLabelSelector }}{{ $args = append $args (printf "--resource-label-selector=%s" $r.resourceLabelSelector) }}{{ end }}
+{{- if $r.workloadSelector }}{{ $args = append $args (printf "--workload-selector=%s" $r.workloadSelector) }}{{ end }}
+{{- if and $r.watchGlobally $r.namespaceOptIn }}{{ $args = append $args "--namespace-opt-in" }}{{ end }}
 {{- $ignored := list }}
 {{- if $r.ignoreSecrets }}{{ $ignored = append $ignored "secrets" }}{{ end }}
 {{- if $r.ignoreConfigMaps }}{{ $ignored = append $ignored "configmaps" }}{{ end }}

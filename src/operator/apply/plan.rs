@@ -148,6 +148,7 @@ mod tests {
             paused: false,
             paused_at: None,
             problems: vec![],
+            policy_selected: false,
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Engine {
     ready: tokio::sync::watch::Sender<Readiness>,
     /// With `--namespace-selector`: the namespaces it selects.
     selected: Option<HashSet<String>>,
+    /// With `--namespace-opt-in`: the namespaces whose `kube-reloader.io/auto` is true.
+    auto_namespaces: HashSet<String>,
     /// Deployments paused for a pause-period, by when to resume them.
     resumes: HashMap<WorkloadKey, Instant>,
     csi: CsiState,
@@ -134,6 +136,7 @@ impl Engine {
             applier,
             effects: Vec::new(),
             selected: opts.namespace_selector.as_ref().map(|_| HashSet::new()),
+            auto_namespaces: HashSet::new(),
             resumes: HashMap::new(),
             csi: CsiState::default(),
             opts,

@@ -42,6 +42,7 @@ impl Engine {
             ObjKey::Config(k) => self.store.config(k).is_some(),
             ObjKey::Workload(k) => self.store.workload(k).is_some(),
             ObjKey::Namespace(n) => self.selected.as_ref().is_some_and(|s| s.contains(n)),
+            ObjKey::OptedIn(n) => self.auto_namespaces.contains(n),
             ObjKey::CsiClass(_) => false,
             ObjKey::CsiStatus(k) => self.csi.has_status(k),
         }
@@ -102,7 +103,12 @@ impl Engine {
             .selected
             .iter()
             .flatten()
-            .map(|n| ObjKey::Namespace(n.clone()));
+            .map(|n| ObjKey::Namespace(n.clone()))
+            .chain(
+                self.auto_namespaces
+                    .iter()
+                    .map(|n| ObjKey::OptedIn(n.clone())),
+            );
         let csi = self
             .csi
             .class_keys()
@@ -114,6 +120,13 @@ impl Engine {
 
     pub(super) fn observe(&mut self, obs: Obs, live: bool) {
         match obs {
+            // Read when a config changes: a namespace opted in later rolls on the next change.
+            Obs::NamespaceOptIn(name, true) => {
+                self.auto_namespaces.insert(name);
+            }
+            Obs::NamespaceOptIn(name, false) => {
+                self.auto_namespaces.remove(&name);
+            }
             Obs::Namespace(name) => {
                 let added = self
                     .selected
@@ -304,6 +317,9 @@ impl Engine {
 
     pub(super) fn forget(&mut self, key: ObjKey, live: bool) {
         match key {
+            ObjKey::OptedIn(name) => {
+                self.auto_namespaces.remove(&name);
+            }
             ObjKey::Namespace(name) => {
                 if let Some(sel) = self.selected.as_mut() {
                     sel.remove(&name);

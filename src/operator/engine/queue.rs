@@ -14,8 +14,8 @@ use crate::operator::{
         plan::{self, PendingItem},
     },
     coalesce::{self, Deferral},
-    decide::{self, Reason},
-    metrics::{KindLabels, ReasonLabels, Skip, Stakater},
+    decide::{self, Reason, Skip},
+    metrics::{self, KindLabels, ReasonLabels, Stakater},
     model::{
         facts::{ConfigFlags, WorkloadFacts},
         hash::ConfigHash,
@@ -43,6 +43,7 @@ impl Engine {
                 &self.opts.decide,
                 facts.key.kind,
                 &facts.rules,
+                self.policy_auto(&facts),
                 key.kind,
                 &key.name,
                 flags,
@@ -54,6 +55,7 @@ impl Engine {
                 Ok(r) => r,
                 Err(skip) => {
                     tracing::debug!(workload = %facts.key, config = %key, ?skip, "not reloading");
+                    self.count_suspect(&facts, key, flags, skip);
                     continue;
                 }
             };
@@ -85,6 +87,34 @@ impl Engine {
             }
             p.items.retain(|i| i.config != item.config);
             p.items.push(item);
+        }
+    }
+
+    /// Whether a policy makes the workload auto: `--workload-selector` or its Namespace's
+    /// `kube-reloader.io/auto` (with `--namespace-opt-in`).
+    pub(super) fn policy_auto(&self, facts: &WorkloadFacts) -> bool {
+        facts.policy_selected || self.auto_namespaces.contains(&facts.key.namespace)
+    }
+
+    /// A skip of a config the workload uses that is likely a mistake: counted (leader only,
+    /// as the other reload series) and logged at info, where debug lines would hide it.
+    fn count_suspect(
+        &self,
+        facts: &WorkloadFacts,
+        key: &ConfigKey,
+        flags: ConfigFlags,
+        skip: Skip,
+    ) {
+        if !self.is_leader() || facts.refs.find(key.kind, &key.name).is_none() {
+            return;
+        }
+        if let Some(s) = decide::suspect(&facts.rules, key.kind, flags, skip) {
+            let reason = s.label();
+            tracing::info!(workload = %facts.key, config = %key, reason, "a config it uses changed, but a rule that is likely a mistake kept it from rolling; see `kube-reloader explain`");
+            self.metrics
+                .suspicious_skips
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
         }
     }
 
@@ -163,7 +193,9 @@ impl Engine {
             let write = plan::plan(self.opts.strategy, &facts, &p.items, hashes, unix_now());
             let Some(write) = write else {
                 tracing::debug!(workload = %key, "already up to date; nothing to write");
-                self.metrics.stakater.skipped(Skip::StrategyNotUpdated);
+                self.metrics
+                    .stakater
+                    .skipped(metrics::Skip::StrategyNotUpdated);
                 continue;
             };
             // Paced: --min-reload-interval per workload, then the global token bucket.

@@ -94,6 +94,8 @@ pub struct Metrics {
     pub latency: Family<KindLabels, Histogram, fn() -> Histogram>,
     pub coalesced: Counter,
     pub deferred: Family<ReasonLabels, Counter>,
+    /// Skips of a used config that are likely mistakes (`decide::Suspect`).
+    pub suspicious_skips: Family<ReasonLabels, Counter>,
     pub pending: Gauge,
     pub watched: Family<KindLabels, Gauge>,
     pub state_writes: Family<ResultLabels, Counter>,
@@ -141,6 +143,7 @@ impl Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             coalesced: Counter::default(),
             deferred: Family::default(),
+            suspicious_skips: Family::default(),
             pending: Gauge::default(),
             watched: Family::default(),
             state_writes: Family::default(),
@@ -168,6 +171,17 @@ impl Metrics {
             k("deferred_reloads"),
             "Reloads delayed (never dropped) by --reload-rate/--reload-burst or --min-reload-interval",
             m.deferred.clone(),
+        );
+        // Every reason at 0, so an alert on an increase sees the first one.
+        for s in crate::operator::decide::Suspect::ALL {
+            let _ = m
+                .suspicious_skips
+                .get_or_create(&ReasonLabels { reason: s.label() });
+        }
+        r.register(
+            k("suspicious_skips"),
+            "Changes of a config a workload uses that a rule kept from rolling it where the rule is likely a mistake, by reason (see `kube-reloader explain`)",
+            m.suspicious_skips.clone(),
         );
         r.register(
             k("pending_reloads"),

@@ -32,6 +32,9 @@ pub struct AnnotationKeys {
 /// The annotation the `annotations` strategy writes on the pod template (not configurable).
 pub const LAST_RELOADED_FROM: &str = "reloader.stakater.com/last-reloaded-from";
 
+/// Ours, on a Namespace (with `--namespace-opt-in`): `"true"` makes its workloads auto.
+pub const NAMESPACE_AUTO: &str = "kube-reloader.io/auto";
+
 impl Default for AnnotationKeys {
     fn default() -> Self {
         AnnotationKeys {
@@ -84,9 +87,30 @@ impl AnnotationKeys {
 
 /// One item of a reload list: a literal name, or a regex anchored as `^item$`.
 #[derive(Clone, Debug)]
-enum NamePattern {
+pub enum NamePattern {
     Literal(String),
-    Regex(Regex),
+    /// The compiled item, and the item as written.
+    Regex(Regex, String),
+}
+
+impl NamePattern {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NamePattern::Literal(l) => l == name,
+            NamePattern::Regex(re, _) => re.is_match(name),
+        }
+    }
+
+    /// The item as written.
+    pub fn text(&self) -> &str {
+        match self {
+            NamePattern::Literal(l) | NamePattern::Regex(_, l) => l,
+        }
+    }
+
+    pub fn is_regex(&self) -> bool {
+        matches!(self, NamePattern::Regex(..))
+    }
 }
 
 /// A `…/reload` list: comma-separated, each item space-trimmed and anchored.
@@ -128,7 +152,7 @@ impl NamePatterns {
                 continue;
             }
             match compile(item) {
-                Ok(re) => out.items.push(NamePattern::Regex(re)),
+                Ok(re) => out.items.push(NamePattern::Regex(re, item.to_owned())),
                 Err(e) => out.invalid.push((truncate(item), e)),
             }
         }
@@ -139,21 +163,26 @@ impl NamePatterns {
     pub fn literals(&self) -> impl Iterator<Item = &str> {
         self.items.iter().filter_map(|p| match p {
             NamePattern::Literal(l) => Some(l.as_str()),
-            NamePattern::Regex(_) => None,
+            NamePattern::Regex(..) => None,
         })
     }
 
     pub fn has_regex(&self) -> bool {
-        self.items
-            .iter()
-            .any(|p| matches!(p, NamePattern::Regex(_)))
+        self.items.iter().any(NamePattern::is_regex)
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.items.iter().any(|p| match p {
-            NamePattern::Literal(l) => l == name,
-            NamePattern::Regex(re) => re.is_match(name),
-        })
+        self.items.iter().any(|p| p.matches(name))
+    }
+
+    /// The valid items in order.
+    pub fn items(&self) -> &[NamePattern] {
+        &self.items
+    }
+
+    /// The first item that matches `name` (what `explain` names as the rule).
+    pub fn matching_item(&self, name: &str) -> Option<&NamePattern> {
+        self.items.iter().find(|p| p.matches(name))
     }
 }
 

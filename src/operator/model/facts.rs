@@ -14,11 +14,13 @@ use k8s_openapi::{
 use kube::core::DynamicObject;
 
 use crate::operator::model::{
-    annotations::{AnnotationKeys, LAST_RELOADED_FROM, WorkloadRules},
+    annotations::{AnnotationKeys, LAST_RELOADED_FROM, NAMESPACE_AUTO, WorkloadRules},
     hash::ConfigHash,
     kinds::{ConfigKind, WorkloadKey, WorkloadKind},
     references::{PodRefs, pod_refs},
+    selector::LabelSelector,
 };
+use std::collections::BTreeMap;
 
 /// What the decision needs from the changed config object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +29,16 @@ pub struct ConfigFlags {
     pub ignore: bool,
     /// `reloader.stakater.com/match` is exactly `"true"`.
     pub search_match: bool,
+}
+
+/// The ignore and match annotations of a config object (exactly `"true"`, as stakater).
+pub fn config_flags(keys: &AnnotationKeys, meta: &ObjectMeta) -> ConfigFlags {
+    let ann = meta.annotations.as_ref();
+    let is_true = |k: &str| ann.and_then(|a| a.get(k)).is_some_and(|v| v == "true");
+    ConfigFlags {
+        ignore: is_true(&keys.ignore),
+        search_match: is_true(&keys.search_match),
+    }
 }
 
 /// What is kept of a ConfigMap or Secret.
@@ -62,6 +74,8 @@ pub struct WorkloadFacts {
     pub paused_at: Option<String>,
     /// Problems in its annotations, reported once per distinct list.
     pub problems: Vec<String>,
+    /// Its labels match `--workload-selector`: auto unless it sets auto itself.
+    pub policy_selected: bool,
 }
 
 impl WorkloadFacts {
@@ -141,7 +155,25 @@ pub fn from_parts(
             .cloned(),
         problems,
         rules,
+        policy_selected: false,
     })
+}
+
+/// Whether a Namespace's annotations opt its workloads in (`kube-reloader.io/auto` reads as
+/// a true Go boolean).
+pub fn namespace_auto(annotations: Option<&BTreeMap<String, String>>) -> bool {
+    let v = annotations.and_then(|a| a.get(NAMESPACE_AUTO));
+    v.and_then(|v| crate::shared::go::parse_go_bool(v)) == Some(true)
+}
+
+/// Marks facts whose object's labels match `--workload-selector`.
+pub fn with_policy(
+    mut facts: WorkloadFacts,
+    selector: Option<&LabelSelector>,
+    labels: Option<&BTreeMap<String, String>>,
+) -> WorkloadFacts {
+    facts.policy_selected = selector.is_some_and(|s| s.matches(labels));
+    facts
 }
 
 pub fn deployment(keys: &AnnotationKeys, d: &Deployment) -> Option<WorkloadFacts> {

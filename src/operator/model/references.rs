@@ -121,6 +121,70 @@ pub fn choose_container(spec: &PodSpec, kind: ConfigKind, name: &str) -> Option<
     None
 }
 
+/// One way a container uses a config (for `explain`; reload decisions use `pod_refs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub kind: ConfigKind,
+    pub name: String,
+    pub container: String,
+    pub init: bool,
+    /// `envFrom`, `env VAR (key K)`, `volume V at /path`, `projected volume V at /path`…
+    pub how: String,
+}
+
+/// Every use of a config by every container, init containers first, in template order.
+pub fn usages(spec: &PodSpec) -> Vec<Usage> {
+    let inits = spec.init_containers.iter().flatten().map(|c| (c, true));
+    let regular = spec.containers.iter().map(|c| (c, false));
+    let mut out = Vec::new();
+    for (c, init) in inits.chain(regular) {
+        let mut add = |kind, name: &str, how: String| {
+            out.push(Usage {
+                kind,
+                name: name.to_owned(),
+                container: c.name.clone(),
+                init,
+                how,
+            })
+        };
+        for ef in c.env_from.iter().flatten() {
+            if let Some(r) = &ef.config_map_ref {
+                add(ConfigKind::ConfigMap, &r.name, "envFrom".into());
+            }
+            if let Some(r) = &ef.secret_ref {
+                add(ConfigKind::Secret, &r.name, "envFrom".into());
+            }
+        }
+        for e in c.env.iter().flatten() {
+            let Some(vf) = &e.value_from else { continue };
+            if let Some(r) = &vf.config_map_key_ref {
+                let how = format!("env {} (key {})", e.name, r.key);
+                add(ConfigKind::ConfigMap, &r.name, how);
+            }
+            if let Some(r) = &vf.secret_key_ref {
+                let how = format!("env {} (key {})", e.name, r.key);
+                add(ConfigKind::Secret, &r.name, how);
+            }
+        }
+        for m in c.volume_mounts.iter().flatten() {
+            let Some(v) = spec.volumes.iter().flatten().find(|v| v.name == m.name) else {
+                continue;
+            };
+            let what = match (&v.projected, &v.csi) {
+                (Some(_), _) => "projected volume",
+                (_, Some(_)) => "csi volume",
+                _ => "volume",
+            };
+            for kind in ConfigKind::ALL {
+                for name in volume_names(v, kind) {
+                    add(kind, name, format!("{what} {} at {}", v.name, m.mount_path));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// All configs a pod template references, each with its chosen container.
 pub fn pod_refs(spec: &PodSpec) -> PodRefs {
     let mut candidates: Vec<(ConfigKind, &str)> = Vec::new();
@@ -175,6 +239,35 @@ mod tests {
         }));
         assert_eq!(choose_container(&s, ConfigKind::ConfigMap, "app"), Some(1));
         assert_eq!(choose_container(&s, ConfigKind::Secret, "app"), None);
+    }
+
+    #[test]
+    fn usages_say_how_each_container_uses_each_config() {
+        let s = spec(json!({
+            "volumes": [
+                {"name": "v", "configMap": {"name": "files"}},
+                {"name": "p", "projected": {"sources": [{"secret": {"name": "tls"}}]}}
+            ],
+            "initContainers": [{"name": "init", "envFrom": [{"secretRef": {"name": "boot"}}]}],
+            "containers": [{
+                "name": "app",
+                "env": [{"name": "DB", "valueFrom": {"configMapKeyRef": {"name": "db", "key": "url"}}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/etc/app"}, {"name": "p", "mountPath": "/tls"}]
+            }]
+        }));
+        let all = usages(&s);
+        let hows: Vec<(&str, bool, &str)> = (all.iter())
+            .map(|u| (u.name.as_str(), u.init, u.how.as_str()))
+            .collect();
+        assert_eq!(
+            hows,
+            [
+                ("boot", true, "envFrom"),
+                ("db", false, "env DB (key url)"),
+                ("files", false, "volume v at /etc/app"),
+                ("tls", false, "projected volume p at /tls"),
+            ]
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-mod selector;
 mod tolerated;
 
 pub use tolerated::ConfigWarning;
@@ -16,7 +15,7 @@ use crate::{
         args::{OperatorArgs, items},
         decide::DecideOptions,
         lease::LeaseConfig,
-        model::{annotations::AnnotationKeys, kinds::ConfigKind},
+        model::{annotations::AnnotationKeys, kinds::ConfigKind, selector::LabelSelector},
         notify::AlertConfig,
     },
     shared::telemetry::LogSettings,
@@ -37,6 +36,10 @@ pub struct Options {
     pub resource_label_selector: Option<String>,
     /// Global mode only: configs roll workloads only in namespaces matching this.
     pub namespace_selector: Option<String>,
+    /// `--workload-selector`: workloads it matches are auto unless they set auto.
+    pub workload_selector: Option<LabelSelector>,
+    /// `--namespace-opt-in` (global mode only): `kube-reloader.io/auto` on Namespaces.
+    pub namespace_opt_in: bool,
     pub watched_configs: Vec<ConfigKind>,
     pub dry_run: bool,
     pub http_addr: String,
@@ -137,14 +140,21 @@ impl Options {
         let selector = global_only("--namespace-selector", selector, scoped, &mut w);
         let resource_label_selector = normalize_selector(&items(&a.resource_label_selector));
         let namespace_selector = normalize_selector(&selector);
+        let workload_selector = normalize_selector(&items(&a.workload_selector));
         for (flag, sel) in [
             ("--resource-label-selector", &resource_label_selector),
             ("--namespace-selector", &namespace_selector),
+            ("--workload-selector", &workload_selector),
         ] {
             if let Some(sel) = sel {
-                selector::check(sel)
+                LabelSelector::parse(sel)
                     .map_err(|m| bad(flag, format!("not a label selector: {m}")))?;
             }
+        }
+        let workload_selector = workload_selector.and_then(|s| LabelSelector::parse(&s).ok());
+        let namespace_opt_in = a.namespace_opt_in && !scoped;
+        if a.namespace_opt_in && scoped {
+            w.add("--namespace-opt-in", tolerated::GLOBAL_ONLY.into());
         }
         let alert = alert_config(a, &mut w);
         let an = &a.annotations;
@@ -231,6 +241,8 @@ impl Options {
             namespaces_to_ignore,
             resource_label_selector,
             namespace_selector,
+            workload_selector,
+            namespace_opt_in,
             watched_configs: watched,
             dry_run: a.dry_run,
             http_addr: a.http_addr.clone(),

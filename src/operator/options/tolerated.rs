@@ -37,7 +37,7 @@ impl Warnings {
         self.0
     }
 
-    fn add(&mut self, flag: &'static str, message: String) {
+    pub(super) fn add(&mut self, flag: &'static str, message: String) {
         self.0.push(ConfigWarning { flag, message });
     }
 }
@@ -103,6 +103,9 @@ pub(super) fn watched_namespaces(a: &OperatorArgs) -> Vec<String> {
 
 /// A list that applies in global mode only: in scoped mode stakater ignores it, and so do
 /// we, with a warning when it was given.
+/// Why a global-mode flag is set aside in scoped mode.
+pub(super) const GLOBAL_ONLY: &str = "ignored: it applies when every namespace is watched, and --namespaces or KUBERNETES_NAMESPACE narrows the watch";
+
 pub(super) fn global_only(
     flag: &'static str,
     list: Vec<String>,
@@ -112,10 +115,7 @@ pub(super) fn global_only(
     if !scoped || list.is_empty() {
         return list;
     }
-    w.add(
-        flag,
-        "ignored: it applies when every namespace is watched, and --namespaces or KUBERNETES_NAMESPACE narrows the watch".into(),
-    );
+    w.add(flag, GLOBAL_ONLY.into());
     Vec::new()
 }
 

@@ -34,6 +34,7 @@ use crate::operator::{
         facts::{self, ConfigEntry, ConfigFlags, WorkloadFacts},
         hash,
         kinds::{ConfigKey, ConfigKind, WorkloadKey},
+        selector::LabelSelector,
     },
     options::Options,
 };
@@ -45,6 +46,8 @@ pub enum ObjKey {
     Workload(WorkloadKey),
     /// A namespace selected by `--namespace-selector`.
     Namespace(String),
+    /// A namespace whose `kube-reloader.io/auto` is true (`--namespace-opt-in`).
+    OptedIn(String),
     /// A CSI SecretProviderClass (for its ignore and match annotations).
     CsiClass(ConfigKey),
     CsiStatus(StatusKey),
@@ -55,7 +58,7 @@ impl ObjKey {
         match self {
             ObjKey::Config(k) => &k.namespace,
             ObjKey::Workload(k) => &k.namespace,
-            ObjKey::Namespace(n) => n,
+            ObjKey::Namespace(n) | ObjKey::OptedIn(n) => n,
             ObjKey::CsiClass(k) => &k.namespace,
             ObjKey::CsiStatus(k) => &k.namespace,
         }
@@ -68,6 +71,8 @@ pub enum Obs {
     Config(ConfigKey, ConfigEntry),
     Workload(Box<WorkloadFacts>),
     Namespace(String),
+    /// A namespace and whether its `kube-reloader.io/auto` is true.
+    NamespaceOptIn(String, bool),
     CsiClass(ConfigKey, ConfigFlags),
     CsiStatus(StatusObs),
 }
@@ -78,6 +83,7 @@ impl Obs {
             Obs::Config(k, _) => ObjKey::Config(k.clone()),
             Obs::Workload(f) => ObjKey::Workload(f.key.clone()),
             Obs::Namespace(n) => ObjKey::Namespace(n.clone()),
+            Obs::NamespaceOptIn(n, _) => ObjKey::OptedIn(n.clone()),
             Obs::CsiClass(k, _) => ObjKey::CsiClass(k.clone()),
             Obs::CsiStatus(s) => ObjKey::CsiStatus(s.key.clone()),
         }
@@ -127,6 +133,8 @@ pub struct StreamScope {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Watched {
     Namespaces,
+    /// Every namespace, for its `kube-reloader.io/auto` (`--namespace-opt-in`).
+    NamespaceOptIns,
     Config(ConfigKind),
     Workload(crate::operator::model::kinds::WorkloadKind),
     CsiClasses,
@@ -140,14 +148,14 @@ impl Watched {
             Watched::Namespaces => Some("namespaces"),
             Watched::Config(k) => Some(k.stakater_resource()),
             Watched::CsiStatuses => Some(ConfigKind::SecretProviderClass.stakater_resource()),
-            Watched::Workload(_) | Watched::CsiClasses => None,
+            Watched::Workload(_) | Watched::CsiClasses | Watched::NamespaceOptIns => None,
         }
     }
 
     /// The kind of object the stream watches (for logs, `/ready` and metrics).
     pub fn kind(&self) -> &'static str {
         match self {
-            Watched::Namespaces => "Namespace",
+            Watched::Namespaces | Watched::NamespaceOptIns => "Namespace",
             Watched::Config(k) => k.as_str(),
             Watched::Workload(k) => k.as_str(),
             Watched::CsiClasses => "SecretProviderClass",
@@ -161,6 +169,7 @@ impl StreamScope {
     pub fn key_of(&self, namespace: Option<String>, name: String) -> Option<ObjKey> {
         Some(match self.what {
             Watched::Namespaces => ObjKey::Namespace(name),
+            Watched::NamespaceOptIns => ObjKey::OptedIn(name),
             Watched::Config(kind) => ObjKey::Config(ConfigKey {
                 kind,
                 namespace: namespace?,
@@ -193,6 +202,7 @@ impl StreamScope {
                 (Watched::Config(k), ObjKey::Config(c)) => c.kind == k,
                 (Watched::Workload(k), ObjKey::Workload(w)) => w.kind == k,
                 (Watched::Namespaces, ObjKey::Namespace(_)) => true,
+                (Watched::NamespaceOptIns, ObjKey::OptedIn(_)) => true,
                 (Watched::CsiClasses, ObjKey::CsiClass(_)) => true,
                 (Watched::CsiStatuses, ObjKey::CsiStatus(_)) => true,
                 _ => false,
@@ -208,16 +218,6 @@ fn config_key(kind: ConfigKind, meta: &kube::core::ObjectMeta) -> Option<ConfigK
     })
 }
 
-/// The ignore and match annotations of a config object (exactly `"true"`, as stakater).
-fn config_flags(keys: &AnnotationKeys, meta: &kube::core::ObjectMeta) -> ConfigFlags {
-    let ann = meta.annotations.as_ref();
-    let is_true = |k: &str| ann.and_then(|a| a.get(k)).is_some_and(|v| v == "true");
-    ConfigFlags {
-        ignore: is_true(&keys.ignore),
-        search_match: is_true(&keys.search_match),
-    }
-}
-
 fn config_obs(
     keys: &AnnotationKeys,
     kind: ConfigKind,
@@ -226,9 +226,20 @@ fn config_obs(
 ) -> Option<Obs> {
     let entry = ConfigEntry {
         hash: h,
-        flags: config_flags(keys, meta),
+        flags: facts::config_flags(keys, meta),
     };
     Some(Obs::Config(config_key(kind, meta)?, entry))
+}
+
+/// A workload's facts, marked when its labels match `--workload-selector`.
+fn workload_obs(
+    facts: Option<WorkloadFacts>,
+    selector: &Option<LabelSelector>,
+    meta: &kube::core::ObjectMeta,
+) -> Option<Obs> {
+    let labels = meta.labels.as_ref();
+    let f = facts::with_policy(facts?, selector.as_ref(), labels);
+    Some(Obs::Workload(Box::new(f)))
 }
 
 /// Where the watch tasks send their observations, and count their errors.
@@ -268,6 +279,19 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
         let cfg = watcher::Config::default().labels(sel);
         spawn_stream(api, "Namespace".into(), cfg, 0, tx.clone(), |n| {
             n.metadata.name.map(Obs::Namespace)
+        });
+    }
+    if opts.namespace_opt_in {
+        let id = scopes.len();
+        scopes.push(StreamScope {
+            what: Watched::NamespaceOptIns,
+            namespace: None,
+        });
+        let api: Api<Namespace> = Api::all(client.clone());
+        let cfg = watcher::Config::default();
+        spawn_stream(api, "Namespace".into(), cfg, id, tx.clone(), |n| {
+            let auto = facts::namespace_auto(n.metadata.annotations.as_ref());
+            n.metadata.name.map(|name| Obs::NamespaceOptIn(name, auto))
         });
     }
     for ns in &namespaces {
@@ -340,7 +364,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 tx.clone(),
                 move |o| {
                     let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
-                    Some(Obs::CsiClass(key, config_flags(&keys, &o.metadata)))
+                    Some(Obs::CsiClass(key, facts::config_flags(&keys, &o.metadata)))
                 },
             );
             let id = scopes.len();
@@ -368,25 +392,28 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
             });
             id
         };
-        let (k1, k2, k3, k4, k5) = (keys.clone(), keys.clone(), keys.clone(), keys.clone(), keys);
+        let sel = opts.workload_selector.clone();
+        let ctx = move || (keys.clone(), sel.clone());
+        let ((k1, s1), (k2, s2), (k3, s3)) = (ctx(), ctx(), ctx());
+        let ((k4, s4), (k5, s5), (k6, s6)) = (ctx(), ctx(), ctx());
         let id = add(W::Deployment);
         spawn_one::<Deployment, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
-            facts::deployment(&k1, &d).map(|f| Obs::Workload(Box::new(f)))
+            workload_obs(facts::deployment(&k1, &d), &s1, &d.metadata)
         });
         let id = add(W::StatefulSet);
         spawn_one::<StatefulSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |s| {
-            facts::statefulset(&k2, &s).map(|f| Obs::Workload(Box::new(f)))
+            workload_obs(facts::statefulset(&k2, &s), &s2, &s.metadata)
         });
         let id = add(W::DaemonSet);
         spawn_one::<DaemonSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
-            facts::daemonset(&k3, &d).map(|f| Obs::Workload(Box::new(f)))
+            workload_obs(facts::daemonset(&k3, &d), &s3, &d.metadata)
         });
         // Ignored kinds are not watched at all: the chart drops their RBAC.
         let ignored = &opts.decide.ignored_workload_kinds;
         if !ignored.contains(&W::CronJob) {
             let id = add(W::CronJob);
             spawn_one::<CronJob, _>(client, ns, cfg.clone(), id, tx.clone(), move |c| {
-                facts::cronjob(&k4, &c).map(|f| Obs::Workload(Box::new(f)))
+                workload_obs(facts::cronjob(&k4, &c), &s4, &c.metadata)
             });
         }
         if !ignored.contains(&W::Job) {
@@ -402,20 +429,19 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 if owned {
                     None
                 } else {
-                    facts::job(&k5, &j).map(|f| Obs::Workload(Box::new(f)))
+                    workload_obs(facts::job(&k5, &j), &s5, &j.metadata)
                 }
             });
         }
         if rollouts {
             let id = add(W::Rollout);
-            let k6 = opts.keys.clone();
             spawn_stream(
                 dynamic_api(client, ns, &rollout_resource()),
                 "Rollout".into(),
                 cfg.clone(),
                 id,
                 tx.clone(),
-                move |r| facts::rollout(&k6, &r).map(|f| Obs::Workload(Box::new(f))),
+                move |r| workload_obs(facts::rollout(&k6, &r), &s6, &r.metadata),
             );
         }
     }
