@@ -12,7 +12,8 @@ use crate::operator::options::Limits;
 /// Why a due reload waits longer; never dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deferral {
-    /// `--min-reload-interval` since this workload's last write.
+    /// The minimum interval (`--min-reload-interval`, or the workload's own) since its last
+    /// write.
     MinInterval,
     /// The global token bucket (`--reload-rate`, `--reload-burst`) is empty.
     RateLimit,

@@ -18,6 +18,7 @@ pub mod model;
 pub(crate) mod notify;
 pub mod options;
 pub mod state;
+pub(crate) mod timing;
 pub mod watch;
 
 use std::sync::Arc;

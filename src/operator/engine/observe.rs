@@ -164,7 +164,12 @@ impl Engine {
                     self.on_config_event(&key, flags, event);
                 }
             }
-            Obs::Workload(facts) => {
+            Obs::Workload(mut facts) => {
+                // Whether its max delay is shorter than its window depends on the flags too,
+                // so that is checked here, not where the facts are built.
+                let timing =
+                    crate::operator::timing::problem(&self.opts.limits, &facts.rules.timing);
+                facts.problems.extend(timing);
                 let problems_changed = self
                     .store
                     .workload(&facts.key)

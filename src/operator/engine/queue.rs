@@ -21,6 +21,7 @@ use crate::operator::{
         hash::ConfigHash,
         kinds::{ConfigKey, WorkloadKey},
     },
+    timing,
 };
 
 impl Engine {
@@ -68,7 +69,7 @@ impl Engine {
                 deleted,
             };
             let now = Instant::now();
-            let limits = &self.opts.limits;
+            let limits = timing::effective(&self.opts.limits, &facts.rules.timing);
             let p = self
                 .pending
                 .entry(facts.key.clone())
@@ -81,9 +82,10 @@ impl Engine {
             if !p.items.is_empty() {
                 self.metrics.coalesced.inc();
             }
-            // A retry keeps its backoff; otherwise the debounce slides, up to the cap.
+            // A retry keeps its backoff; otherwise the debounce slides, up to the cap (the
+            // workload's, from the first change still pending).
             if p.attempts == 0 {
-                p.due = coalesce::coalesced_due(limits, p.first_seen, now);
+                p.due = coalesce::coalesced_due(&limits, p.first_seen, now);
             }
             p.items.retain(|i| i.config != item.config);
             p.items.push(item);
@@ -198,9 +200,10 @@ impl Engine {
                     .skipped(metrics::Skip::StrategyNotUpdated);
                 continue;
             };
-            // Paced: --min-reload-interval per workload, then the global token bucket.
+            // Paced: the workload's minimum interval, then the global token bucket.
+            let limits = timing::effective(&self.opts.limits, &facts.rules.timing);
             let last = self.last_write.get(&key).copied();
-            let deferred = match coalesce::interval_due(&self.opts.limits, last, now) {
+            let deferred = match coalesce::interval_due(&limits, last, now) {
                 Some(t) => Some((t, Deferral::MinInterval)),
                 None => (self.bucket.take(now).err()).map(|t| (t, Deferral::RateLimit)),
             };
@@ -211,7 +214,7 @@ impl Engine {
                 self.defer(key, p, until, reason);
                 continue;
             }
-            if !self.opts.limits.min_reload_interval.is_zero() {
+            if !limits.min_reload_interval.is_zero() {
                 self.last_write.insert(key.clone(), now);
             }
             let configs = p.items.iter().map(|i| i.config.clone()).collect();

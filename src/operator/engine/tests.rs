@@ -472,3 +472,109 @@ async fn invalid_annotations_are_warned_once_per_distinct_problem() {
     t.live(WORKLOADS, app("app", &["cfg"], worse));
     assert_eq!(warned(&mut t), 1, "a new problem");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_workload_with_its_own_window_is_written_while_the_others_are_held() {
+    let mut t = harness(&["--coalesce-window=10s", "--coalesce-max-delay=30s"], None);
+    let at_once = json!({ "kube-reloader.io/coalesce-window": "0s" });
+    t.start(
+        vec![config("cfg", "0")],
+        vec![
+            app("held", &["cfg"], json!({})),
+            app("prompt", &["cfg"], at_once),
+        ],
+    );
+    t.live(CONFIGS, config("cfg", "1"));
+    assert_eq!(names(&t.due_writes()), [("prompt", vec!["cfg"])]);
+    advance(9.9).await;
+    assert!(
+        t.due_writes().is_empty(),
+        "the other waits the global window"
+    );
+    advance(0.1).await;
+    assert_eq!(names(&t.due_writes()), [("held", vec!["cfg"])]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_workload_with_its_own_max_delay_is_capped_by_it() {
+    let mut t = harness(&["--coalesce-window=2s", "--coalesce-max-delay=60s"], None);
+    let capped = json!({ "kube-reloader.io/coalesce-max-delay": "3s" });
+    t.start(vec![config("cfg", "0")], vec![app("app", &["cfg"], capped)]);
+    // A change every second keeps the window sliding; the cap counts from the first.
+    for i in 1..=3 {
+        t.live(CONFIGS, config("cfg", &i.to_string()));
+        advance(1.0).await;
+        if i < 3 {
+            assert!(t.due_writes().is_empty(), "change {i}");
+        }
+    }
+    assert_one_write_of(&t.due_writes(), "3");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_workload_with_its_own_minimum_interval_is_paced_alone() {
+    let mut t = harness(&[], None);
+    let paced = json!({ "kube-reloader.io/min-reload-interval": "10s" });
+    t.start(
+        vec![config("cfg", "0")],
+        vec![
+            app("free", &["cfg"], json!({})),
+            app("paced", &["cfg"], paced),
+        ],
+    );
+    t.live(CONFIGS, config("cfg", "1"));
+    assert_eq!(t.due_writes().len(), 2);
+    t.done(WriteOutcome::Written);
+    t.done(WriteOutcome::Written);
+    advance(1.0).await;
+    t.live(CONFIGS, config("cfg", "2"));
+    assert_eq!(
+        names(&t.due_writes()),
+        [("free", vec!["cfg"])],
+        "no global interval"
+    );
+    advance(8.9).await;
+    assert!(t.due_writes().is_empty(), "10 s after its last write");
+    advance(0.1).await;
+    assert_eq!(names(&t.due_writes()), [("paced", vec!["cfg"])]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_timing_annotation_is_warned_and_the_flag_applies() {
+    let mut t = harness(&["--min-reload-interval=10s"], None);
+    let bad = json!({ "kube-reloader.io/min-reload-interval": "soon" });
+    t.start(vec![config("cfg", "0")], vec![app("app", &["cfg"], bad)]);
+    let warnings: Vec<String> = std::mem::take(&mut t.engine.effects)
+        .into_iter()
+        .flat_map(|e| match e {
+            Effect::WarnAllInvalid(all) => all.into_iter().flat_map(|f| f.problems).collect(),
+            _ => vec![],
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("kube-reloader.io/min-reload-interval"));
+    t.live(CONFIGS, config("cfg", "1"));
+    assert_eq!(t.due_writes().len(), 1);
+    t.done(WriteOutcome::Written);
+    t.live(CONFIGS, config("cfg", "2"));
+    advance(9.9).await;
+    assert!(t.due_writes().is_empty(), "the global interval");
+    advance(0.1).await;
+    assert_one_write_of(&t.due_writes(), "2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_max_delay_shorter_than_the_global_window_is_warned() {
+    let mut t = harness(&["--coalesce-window=10s", "--coalesce-max-delay=30s"], None);
+    let short = json!({ "kube-reloader.io/coalesce-max-delay": "1s" });
+    t.start(vec![config("cfg", "0")], vec![app("app", &["cfg"], short)]);
+    let warned = std::mem::take(&mut t.engine.effects)
+        .into_iter()
+        .any(|e| matches!(e, Effect::WarnAllInvalid(all) if all[0].problems.len() == 1));
+    assert!(warned);
+    t.live(CONFIGS, config("cfg", "1"));
+    advance(9.9).await;
+    assert!(t.due_writes().is_empty(), "raised to the window");
+    advance(0.1).await;
+    assert_eq!(t.due_writes().len(), 1);
+}

@@ -3,7 +3,10 @@
 //! regex that matches no config, a typed auto that can never fire, invalid values.
 
 use crate::operator::model::{
-    annotations::{AnnotationKeys, LAST_RELOADED_FROM, NAMESPACE_AUTO, RuleSource},
+    annotations::{
+        AnnotationKeys, COALESCE_MAX_DELAY, COALESCE_WINDOW, LAST_RELOADED_FROM,
+        MIN_RELOAD_INTERVAL, NAMESPACE_AUTO, RuleSource,
+    },
     kinds::ConfigKind,
 };
 use crate::operator::options::Options;
@@ -11,11 +14,7 @@ use crate::operator::options::Options;
 use super::snapshot::{Snapshot, WorkloadView};
 
 /// Our own workload annotations besides stakater's keys.
-const OURS: [&str; 3] = [
-    "kube-reloader.io/coalesce-window",
-    "kube-reloader.io/coalesce-max-delay",
-    "kube-reloader.io/min-reload-interval",
-];
+const OURS: [&str; 3] = [COALESCE_WINDOW, COALESCE_MAX_DELAY, MIN_RELOAD_INTERVAL];
 
 fn known_keys(keys: &AnnotationKeys) -> Vec<&str> {
     let mut all = vec![

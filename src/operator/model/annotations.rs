@@ -35,6 +35,12 @@ pub const LAST_RELOADED_FROM: &str = "reloader.stakater.com/last-reloaded-from";
 /// Ours, on a Namespace (with `--namespace-opt-in`): `"true"` makes its workloads auto.
 pub const NAMESPACE_AUTO: &str = "kube-reloader.io/auto";
 
+/// Our per-workload timing annotations (workload metadata), overriding the global flags of
+/// the same names. Ours, not stakater's: no stakater flag renames them.
+pub const COALESCE_WINDOW: &str = "kube-reloader.io/coalesce-window";
+pub const COALESCE_MAX_DELAY: &str = "kube-reloader.io/coalesce-max-delay";
+pub const MIN_RELOAD_INTERVAL: &str = "kube-reloader.io/min-reload-interval";
+
 impl Default for AnnotationKeys {
     fn default() -> Self {
         AnnotationKeys {
@@ -270,6 +276,61 @@ pub enum CronJobStrategy {
     Patch,
 }
 
+/// A Go duration annotation: `None` when absent, `Err` holding the bad value.
+pub type DurationAnnotation = Option<Result<Duration, String>>;
+
+fn duration(value: Option<&String>) -> DurationAnnotation {
+    value.map(|v| parse_go_duration(v).ok_or_else(|| v.clone()))
+}
+
+/// A workload's own timing (`kube-reloader.io/…`); what is absent or invalid falls back to
+/// the global flag (see `operator::timing`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timing {
+    pub window: DurationAnnotation,
+    pub max_delay: DurationAnnotation,
+    pub min_interval: DurationAnnotation,
+}
+
+impl Timing {
+    fn parse(metadata: Option<&BTreeMap<String, String>>) -> Self {
+        let get = |k: &str| duration(metadata.and_then(|a| a.get(k)));
+        Timing {
+            window: get(COALESCE_WINDOW),
+            max_delay: get(COALESCE_MAX_DELAY),
+            min_interval: get(MIN_RELOAD_INTERVAL),
+        }
+    }
+
+    /// Each bad value, naming its annotation and the flag that applies instead.
+    fn problems(&self) -> impl Iterator<Item = String> + '_ {
+        [
+            (&self.window, COALESCE_WINDOW, "--coalesce-window"),
+            (&self.max_delay, COALESCE_MAX_DELAY, "--coalesce-max-delay"),
+            (
+                &self.min_interval,
+                MIN_RELOAD_INTERVAL,
+                "--min-reload-interval",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(value, key, flag)| match value {
+            Some(Err(bad)) => Some(format!(
+                "{}; the global {flag} applies",
+                invalid_duration(bad, key)
+            )),
+            _ => None,
+        })
+    }
+}
+
+fn invalid_duration(bad: &str, key: &str) -> String {
+    format!(
+        "invalid duration {:?} in annotation {key}; expected a Go duration such as 30s, 5m or 1h30m",
+        truncate(bad)
+    )
+}
+
 /// Everything the decision needs to know about one workload's annotations.
 #[derive(Clone, Debug, Default)]
 pub struct WorkloadRules {
@@ -281,6 +342,8 @@ pub struct WorkloadRules {
     pub pause_period: Option<Result<Duration, String>>,
     pub rollout_strategy: RolloutStrategy,
     pub cronjob_strategy: Option<CronJobStrategy>,
+    /// Per-workload coalescing and pacing, read from workload metadata only.
+    pub timing: Timing,
 }
 
 impl WorkloadRules {
@@ -293,8 +356,8 @@ impl WorkloadRules {
         let mut rules = WorkloadRules {
             metadata: RuleSource::parse(keys, metadata),
             template: RuleSource::default(),
-            pause_period: get(&keys.pause_period)
-                .map(|v| parse_go_duration(v).ok_or_else(|| v.clone())),
+            pause_period: duration(get(&keys.pause_period)),
+            timing: Timing::parse(metadata),
             rollout_strategy: match get(&keys.rollout_strategy).map(String::as_str) {
                 Some("restart") => RolloutStrategy::Restart,
                 _ => RolloutStrategy::Rollout,
@@ -338,7 +401,7 @@ impl WorkloadRules {
             .is_some_and(|l| l.iter().any(|n| n == name))
     }
 
-    /// Problems worth a Warning Event: invalid regex items and a bad pause-period.
+    /// Problems worth a Warning Event: invalid regex items and bad durations.
     pub fn problems(&self, keys: &AnnotationKeys) -> Vec<String> {
         let mut out = Vec::new();
         for src in [&self.metadata, &self.template] {
@@ -352,12 +415,9 @@ impl WorkloadRules {
             }
         }
         if let Some(Err(bad)) = &self.pause_period {
-            out.push(format!(
-                "invalid duration {:?} in annotation {}; expected a Go duration such as 30s, 5m or 1h30m",
-                truncate(bad),
-                keys.pause_period
-            ));
+            out.push(invalid_duration(bad, &keys.pause_period));
         }
+        out.extend(self.timing.problems());
         out
     }
 }
@@ -454,6 +514,30 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("(unclosed") && problems[0].contains("configmap.reloader"));
         assert!(problems[1].contains("\"soon\""));
+    }
+
+    #[test]
+    fn timing_comes_from_metadata_and_bad_values_are_problems() {
+        let keys = AnnotationKeys::default();
+        let meta = ann(&[
+            (COALESCE_WINDOW, "0s"),
+            (COALESCE_MAX_DELAY, "-5s"),
+            (MIN_RELOAD_INTERVAL, "soon"),
+        ]);
+        let tmpl = ann(&[(COALESCE_WINDOW, "1m")]);
+        let rules = WorkloadRules::parse(&keys, Some(&meta), Some(&tmpl));
+        assert_eq!(rules.timing.window, Some(Ok(Duration::ZERO)));
+        assert_eq!(rules.timing.max_delay, Some(Err("-5s".into())), "negative");
+        let problems = rules.problems(&keys);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("\"-5s\"") && problems[0].contains(COALESCE_MAX_DELAY));
+        assert!(problems[1].contains("\"soon\"") && problems[1].contains("--min-reload-interval"));
+        let only_tmpl = WorkloadRules::parse(&keys, None, Some(&tmpl));
+        assert_eq!(
+            only_tmpl.timing,
+            Timing::default(),
+            "the template is not read"
+        );
     }
 
     #[test]
