@@ -94,7 +94,8 @@ async fn setup(prefix: &str) -> TestNs {
         ),
         deployment(
             "typed",
-            json!({ "configmap.reloader.stakater.com/auto": "true" }),
+            json!({ "configmap.reloader.stakater.com/auto": "true",
+                    "kube-reloader.io/coalesce-window": "0s" }),
             app_pod(app.clone(), creds_env),
         ),
         deployment(
@@ -171,6 +172,23 @@ async fn explain_names_each_rule_and_mistake_in_json_and_text() {
         (Some("skip"), Some("typed_auto_other_kind"))
     );
     assert!(typed["containers"].to_string().contains("env PW (key k)"));
+    let t = &typed["timing"];
+    assert_eq!(
+        (
+            t["coalesce_window"].as_str(),
+            t["coalesce_max_delay"].as_str()
+        ),
+        (Some("0s"), Some("30s"))
+    );
+    assert_eq!(
+        t["from_annotations"],
+        json!(["kube-reloader.io/coalesce-window"])
+    );
+    assert_eq!(
+        workload(&r, "auto")["timing"]["coalesce_window"],
+        "2s",
+        "the flag's"
+    );
 
     let named = workload(&r, "named");
     let app = config(named, "ConfigMap", "app");

@@ -70,6 +70,10 @@ pub fn warnings(opts: &Options, snap: &Snapshot, w: &WorkloadView) -> Vec<String
     let keys = &opts.keys;
     let known = known_keys(keys);
     let mut out: Vec<String> = w.facts.problems.clone();
+    out.extend(crate::operator::timing::problem(
+        &opts.limits,
+        &w.facts.rules.timing,
+    ));
     for (place, map) in [
         ("the workload", &w.metadata_annotations),
         ("the pod template", &w.template_annotations),

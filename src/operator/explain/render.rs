@@ -125,6 +125,16 @@ pub fn workload(r: &Report, w: &WorkloadReport) -> String {
             let _ = writeln!(out, "    {} {} via {}", u.kind, u.name, u.how);
         }
     }
+    let t = &w.timing;
+    let own = match t.from_annotations.is_empty() {
+        true => "the flags".to_owned(),
+        false => t.from_annotations.join(", "),
+    };
+    let _ = writeln!(
+        out,
+        "  timing: window {}, max delay {}, min interval {} (from {own})",
+        t.coalesce_window, t.coalesce_max_delay, t.min_reload_interval
+    );
     let _ = writeln!(out);
     for c in &w.configs {
         config_block(&mut out, c);

@@ -36,7 +36,53 @@ pub struct WorkloadReport {
     pub up_to_date: bool,
     pub containers: Vec<ContainerReport>,
     pub configs: Vec<ConfigReport>,
+    pub timing: TimingReport,
     pub warnings: Vec<String>,
+}
+
+/// The limits its reloads are held and paced by (`operator::timing::effective`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TimingReport {
+    pub coalesce_window: String,
+    pub coalesce_max_delay: String,
+    pub min_reload_interval: String,
+    /// Its own `kube-reloader.io/` annotations in force (valid ones).
+    pub from_annotations: Vec<&'static str>,
+}
+
+/// A duration as the flags are written: `0s`, `2s`, `5m`, `1h`, else Rust's `1.5s`, `250ms`.
+fn show(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (d.subsec_nanos(), s) {
+        (0, 0) => "0s".into(),
+        (0, s) if s % 3600 == 0 => format!("{}h", s / 3600),
+        (0, s) if s % 60 == 0 => format!("{}m", s / 60),
+        (0, s) => format!("{s}s"),
+        _ => format!("{d:?}"),
+    }
+}
+
+fn timing(opts: &Options, facts: &WorkloadFacts) -> TimingReport {
+    use crate::operator::model::annotations::{
+        COALESCE_MAX_DELAY, COALESCE_WINDOW, MIN_RELOAD_INTERVAL,
+    };
+    let t = &facts.rules.timing;
+    let l = crate::operator::timing::effective(&opts.limits, t);
+    let set = [
+        (COALESCE_WINDOW, &t.window),
+        (COALESCE_MAX_DELAY, &t.max_delay),
+        (MIN_RELOAD_INTERVAL, &t.min_interval),
+    ];
+    TimingReport {
+        coalesce_window: show(l.coalesce_window),
+        coalesce_max_delay: show(l.coalesce_max_delay),
+        min_reload_interval: show(l.min_reload_interval),
+        from_annotations: set
+            .iter()
+            .filter(|(_, v)| matches!(v, Some(Ok(_))))
+            .map(|(k, _)| *k)
+            .collect(),
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -345,6 +391,7 @@ fn workload(opts: &Options, snap: &Snapshot, w: &WorkloadView) -> WorkloadReport
         name: w.facts.key.name.clone(),
         up_to_date,
         containers,
+        timing: timing(opts, &w.facts),
         warnings: super::lint::warnings(opts, snap, w),
         configs,
     }
