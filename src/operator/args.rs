@@ -89,6 +89,11 @@ pub struct OperatorArgs {
     #[arg(long, value_parser = string_slice)]
     pub resource_label_selector: Vec<StringSlice>,
 
+    /// More workload kinds to roll: any kind with a pod template, as
+    /// `GROUP/VERSION/KIND:PATH` (`apps.kruise.io/v1alpha1/CloneSet:spec.template`).
+    #[arg(long, value_parser = string_slice)]
+    pub workload_kinds: Vec<StringSlice>,
+
     /// Workloads whose labels match roll as if annotated `reloader.stakater.com/auto: "true"`,
     /// unless they set auto themselves (the same syntax as the other selectors).
     #[arg(long, value_parser = string_slice)]

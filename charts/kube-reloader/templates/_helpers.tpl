@@ -170,6 +170,7 @@ reloader.namespaces, de-duplicated and sorted (as stakater's chart). Empty in gl
 {{- if $r.syncAfterRestart }}{{ $args = append $args "--sync-after-restart=true" }}{{ end }}
 {{- if $r.autoReloadAll }}{{ $args = append $args "--auto-reload-all=true" }}{{ end }}
 {{- if $r.isArgoRollouts }}{{ $args = append $args "--is-Argo-Rollouts=true" }}{{ end }}
+{{- range $r.workloadKinds }}{{ $args = append $args (printf "--workload-kinds=%s/%s:%s" .apiVersion .kind .templatePath) }}{{ end }}
 {{- if $r.enableCSIIntegration }}{{ $args = append $args "--enable-csi-integration=true" }}{{ end }}
 {{- if $r.enableHA }}
 {{- $args = append $args "--enable-ha=true" }}

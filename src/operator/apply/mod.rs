@@ -172,6 +172,9 @@ impl Applier {
     }
 
     fn api(&self, kind: WorkloadKind, ns: &str) -> Api<DynamicObject> {
+        if let WorkloadKind::Custom(id) = kind {
+            return Api::namespaced_with(self.client.clone(), ns, &id.get().api_resource());
+        }
         let (group, version) = kind
             .api_version()
             .split_once('/')
@@ -331,16 +334,20 @@ impl Applier {
         Ok(())
     }
 
-    /// The default Rollout reload: the template changed in place and written back with
-    /// its resourceVersion (a conflict re-reads and retries).
-    async fn update_rollout(&self, facts: &WorkloadFacts, write: &Write) -> Result<(), Failed> {
-        let api = self.api(WorkloadKind::Rollout, &facts.key.namespace);
+    /// A kind read as a dynamic object (the default Rollout reload, a `--workload-kinds`
+    /// kind): the template changed in place at its path and written back with its
+    /// resourceVersion (a conflict re-reads and retries). Strategic merge does not work on
+    /// custom resources, and a JSON merge patch would replace the containers list.
+    async fn update_template(&self, facts: &WorkloadFacts, write: &Write) -> Result<(), Failed> {
+        let kind = facts.key.kind;
+        let api = self.api(kind, &facts.key.namespace);
+        let pointer = kind.template_pointer().unwrap_or("/spec/template");
         let pp = post_params();
         let mut attempt = 0;
         loop {
             let mut obj = api.get(&facts.key.name).await?;
             same_uid(&obj.metadata, facts)?;
-            if let Some(t) = obj.data.pointer_mut("/spec/template") {
+            if let Some(t) = obj.data.pointer_mut(pointer) {
                 apply_markers_json(t, &write.markers);
             }
             obj.metadata.managed_fields = None;
@@ -370,8 +377,9 @@ impl Applier {
             WorkloadKind::Job => self.recreate_job(facts, write).await,
             WorkloadKind::Rollout => match facts.rules.rollout_strategy {
                 RolloutStrategy::Restart => self.restart_rollout(facts).await,
-                RolloutStrategy::Rollout => self.update_rollout(facts, write).await,
+                RolloutStrategy::Rollout => self.update_template(facts, write).await,
             },
+            WorkloadKind::Custom(_) => self.update_template(facts, write).await,
             _ => self.patch_template(facts, write).await,
         };
         match result {

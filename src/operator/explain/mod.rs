@@ -38,8 +38,10 @@ pub async fn main(args: ExplainArgs) -> ExitCode {
 
 /// Prints the report; `Ok(false)` when a workload is out of date.
 async fn run(args: &ExplainArgs) -> Result<bool, ExplainError> {
-    let target = args.target.as_deref().map(read::parse_target).transpose()?;
     let opts = Options::from_args(&args.operator)?;
+    let target = (args.target.as_deref())
+        .map(|t| read::parse_target(&opts, t))
+        .transpose()?;
     for w in &opts.warnings {
         eprintln!("warning: {}: {}", w.flag, w.message);
     }

@@ -37,7 +37,7 @@ pub enum ReadError {
     #[error("{0} not found")]
     NotFound(String),
     #[error(
-        "{0:?} is not KIND/NAME with KIND one of deployment, statefulset, daemonset, cronjob, job, rollout"
+        "{0:?} is not KIND/NAME with KIND one of deployment, statefulset, daemonset, cronjob, job, rollout, or a --workload-kinds kind"
     )]
     Target(String),
 }
@@ -47,8 +47,9 @@ fn api_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ReadError {
     move |source| ReadError::Api { what, source }
 }
 
-/// `deploy/web` → (Deployment, "web"), with kubectl's short names and plurals.
-pub fn parse_target(s: &str) -> Result<(WorkloadKind, String), ReadError> {
+/// `deploy/web` → (Deployment, "web"), with kubectl's short names and plurals; a
+/// `--workload-kinds` kind by its kind name (`cloneset/web`).
+pub fn parse_target(opts: &Options, s: &str) -> Result<(WorkloadKind, String), ReadError> {
     let bad = || ReadError::Target(s.to_owned());
     let (kind, name) = s.split_once('/').ok_or_else(bad)?;
     let kind = match kind.to_ascii_lowercase().as_str() {
@@ -58,7 +59,11 @@ pub fn parse_target(s: &str) -> Result<(WorkloadKind, String), ReadError> {
         "cronjob" | "cronjobs" | "cj" => WorkloadKind::CronJob,
         "job" | "jobs" => WorkloadKind::Job,
         "rollout" | "rollouts" | "ro" => WorkloadKind::Rollout,
-        _ => return Err(bad()),
+        other => *opts
+            .custom_kinds
+            .iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(other))
+            .ok_or_else(bad)?,
     };
     match name.is_empty() {
         true => Err(bad()),
@@ -66,9 +71,19 @@ pub fn parse_target(s: &str) -> Result<(WorkloadKind, String), ReadError> {
     }
 }
 
-fn rollouts_api(client: &Client, ns: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout");
-    Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk))
+/// A kind read as a dynamic object: a Rollout, or a `--workload-kinds` kind (found by
+/// discovery, as the operator finds it).
+async fn dynamic_api(client: &Client, ns: &str, kind: WorkloadKind) -> Api<DynamicObject> {
+    let ar = match kind {
+        WorkloadKind::Custom(id) => {
+            match kube::discovery::pinned_kind(client, &id.get().gvk()).await {
+                Ok((ar, _)) => ar,
+                Err(_) => id.get().api_resource(),
+            }
+        }
+        _ => ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout")),
+    };
+    Api::namespaced_with(client.clone(), ns, &ar)
 }
 
 /// One workload object, whatever its kind: its facts, usages and annotations.
@@ -100,11 +115,10 @@ fn view(opts: &Options, kind: WorkloadKind, obj: serde_json::Value) -> Option<Wo
             let t = j.spec.as_ref().map(|s| s.template.clone());
             (facts::job(keys, &j), j.metadata, t)
         }
-        WorkloadKind::Rollout => {
+        WorkloadKind::Rollout | WorkloadKind::Custom(_) => {
             let r: DynamicObject = serde_json::from_value(obj).ok()?;
-            let t = r.data.pointer("/spec/template").cloned();
-            let t = t.and_then(|t| serde_json::from_value(t).ok());
-            (facts::rollout(keys, &r), r.metadata, t)
+            let t = facts::dynamic_template(kind, &r);
+            (facts::dynamic(keys, kind, &r), r.metadata, t)
         }
     };
     let selector = opts.workload_selector.as_ref();
@@ -158,7 +172,9 @@ async fn list_kind(
         WorkloadKind::DaemonSet => all(Api::<DaemonSet>::namespaced(c, ns)).await,
         WorkloadKind::CronJob => all(Api::<CronJob>::namespaced(c, ns)).await,
         WorkloadKind::Job => all(Api::<Job>::namespaced(c, ns)).await,
-        WorkloadKind::Rollout => all(rollouts_api(client, ns)).await,
+        WorkloadKind::Rollout | WorkloadKind::Custom(_) => {
+            all(dynamic_api(client, ns, kind).await).await
+        }
     }
 }
 
@@ -190,7 +206,8 @@ async fn get_kind(
             .get_opt(name)
             .await?
             .map(serde_json::to_value),
-        WorkloadKind::Rollout => rollouts_api(client, ns)
+        WorkloadKind::Rollout | WorkloadKind::Custom(_) => dynamic_api(client, ns, kind)
+            .await
             .get_opt(name)
             .await?
             .map(serde_json::to_value),
@@ -216,14 +233,15 @@ async fn workloads(
         }
         None => {
             let ignored = &opts.decide.ignored_workload_kinds;
-            for kind in [
+            let builtin = [
                 WorkloadKind::Deployment,
                 WorkloadKind::StatefulSet,
                 WorkloadKind::DaemonSet,
                 WorkloadKind::CronJob,
                 WorkloadKind::Job,
                 WorkloadKind::Rollout,
-            ] {
+            ];
+            for kind in builtin.into_iter().chain(opts.custom_kinds.iter().copied()) {
                 if ignored.contains(&kind) || (kind == WorkloadKind::Rollout && !opts.argo_rollouts)
                 {
                     continue;

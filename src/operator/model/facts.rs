@@ -206,18 +206,24 @@ pub fn job(keys: &AnnotationKeys, j: &Job) -> Option<WorkloadFacts> {
 
 /// An Argo Rollout, read through the dynamic API: only `spec.template` is decoded.
 pub fn rollout(keys: &AnnotationKeys, r: &DynamicObject) -> Option<WorkloadFacts> {
-    let template: Option<PodTemplateSpec> = r
-        .data
-        .get("spec")
-        .and_then(|s| s.get("template"))
-        .and_then(|t| serde_json::from_value(t.clone()).ok());
-    from_parts(
-        keys,
-        WorkloadKind::Rollout,
-        &r.metadata,
-        template.as_ref(),
-        false,
-    )
+    dynamic(keys, WorkloadKind::Rollout, r)
+}
+
+/// A kind read through the dynamic API (a Rollout, a `--workload-kinds` kind): only its
+/// pod template, at the kind's path, is decoded.
+pub fn dynamic(
+    keys: &AnnotationKeys,
+    kind: WorkloadKind,
+    r: &DynamicObject,
+) -> Option<WorkloadFacts> {
+    let template = dynamic_template(kind, r);
+    from_parts(keys, kind, &r.metadata, template.as_ref(), false)
+}
+
+/// The pod template of a dynamic object, at its kind's path.
+pub fn dynamic_template(kind: WorkloadKind, r: &DynamicObject) -> Option<PodTemplateSpec> {
+    let t = r.data.pointer(kind.template_pointer()?)?;
+    serde_json::from_value(t.clone()).ok()
 }
 
 #[cfg(test)]

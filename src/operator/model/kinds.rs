@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::operator::model::custom_kinds::CustomId;
+
 /// A kind of config object whose changes roll workloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConfigKind {
@@ -83,6 +85,8 @@ pub enum WorkloadKind {
     CronJob,
     Job,
     Rollout,
+    /// A kind declared by `--workload-kinds`.
+    Custom(CustomId),
 }
 
 impl WorkloadKind {
@@ -94,6 +98,16 @@ impl WorkloadKind {
             WorkloadKind::CronJob => "CronJob",
             WorkloadKind::Job => "Job",
             WorkloadKind::Rollout => "Rollout",
+            WorkloadKind::Custom(id) => id.get().kind,
+        }
+    }
+
+    /// Where a kind read as a dynamic object keeps its pod template (a JSON pointer).
+    pub fn template_pointer(self) -> Option<&'static str> {
+        match self {
+            WorkloadKind::Rollout => Some("/spec/template"),
+            WorkloadKind::Custom(id) => Some(id.get().template),
+            _ => None,
         }
     }
 
@@ -104,6 +118,7 @@ impl WorkloadKind {
             }
             WorkloadKind::CronJob | WorkloadKind::Job => "batch/v1",
             WorkloadKind::Rollout => "argoproj.io/v1alpha1",
+            WorkloadKind::Custom(id) => id.get().api_version,
         }
     }
 }

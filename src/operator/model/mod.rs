@@ -2,6 +2,7 @@
 //! pod template references, label selectors, and the facts a workload is reduced to.
 
 pub mod annotations;
+pub mod custom_kinds;
 pub(crate) mod facts;
 pub mod hash;
 pub mod kinds;

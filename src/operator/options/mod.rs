@@ -15,7 +15,12 @@ use crate::{
         args::{OperatorArgs, items},
         decide::DecideOptions,
         lease::LeaseConfig,
-        model::{annotations::AnnotationKeys, kinds::ConfigKind, selector::LabelSelector},
+        model::{
+            annotations::AnnotationKeys,
+            custom_kinds::declare,
+            kinds::{ConfigKind, WorkloadKind},
+            selector::LabelSelector,
+        },
         notify::AlertConfig,
     },
     shared::telemetry::LogSettings,
@@ -36,6 +41,8 @@ pub struct Options {
     pub resource_label_selector: Option<String>,
     /// Global mode only: configs roll workloads only in namespaces matching this.
     pub namespace_selector: Option<String>,
+    /// `--workload-kinds`: the declared kinds (`WorkloadKind::Custom`).
+    pub custom_kinds: Vec<WorkloadKind>,
     /// `--workload-selector`: workloads it matches are auto unless they set auto.
     pub workload_selector: Option<LabelSelector>,
     /// `--namespace-opt-in` (global mode only): `kube-reloader.io/auto` on Namespaces.
@@ -140,6 +147,12 @@ impl Options {
         let selector = global_only("--namespace-selector", selector, scoped, &mut w);
         let resource_label_selector = normalize_selector(&items(&a.resource_label_selector));
         let namespace_selector = normalize_selector(&selector);
+        let custom_kinds = items(&a.workload_kinds)
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| declare(s).map(WorkloadKind::Custom))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| bad("--workload-kinds", m))?;
         let workload_selector = normalize_selector(&items(&a.workload_selector));
         for (flag, sel) in [
             ("--resource-label-selector", &resource_label_selector),
@@ -241,6 +254,7 @@ impl Options {
             namespaces_to_ignore,
             resource_label_selector,
             namespace_selector,
+            custom_kinds,
             workload_selector,
             namespace_opt_in,
             watched_configs: watched,

@@ -31,9 +31,10 @@ use crate::operator::{
     metrics::Metrics,
     model::{
         annotations::AnnotationKeys,
+        custom_kinds::CustomKind,
         facts::{self, ConfigEntry, ConfigFlags, WorkloadFacts},
         hash,
-        kinds::{ConfigKey, ConfigKind, WorkloadKey},
+        kinds::{ConfigKey, ConfigKind, WorkloadKey, WorkloadKind as W},
         selector::LabelSelector,
     },
     options::Options,
@@ -263,6 +264,11 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
         .watched_configs
         .contains(&ConfigKind::SecretProviderClass)
         && csi::installed(client).await;
+    for kind in &opts.custom_kinds {
+        if let W::Custom(id) = kind {
+            discover(client, id.get()).await;
+        }
+    }
     let namespaces: Vec<Option<String>> = if opts.namespaces.is_empty() {
         vec![None]
     } else {
@@ -382,7 +388,6 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 |o| csi::status_obs(&o).map(Obs::CsiStatus),
             );
         }
-        use crate::operator::model::kinds::WorkloadKind as W;
         let keys = opts.keys.clone();
         let mut add = |kind: W| {
             let id = scopes.len();
@@ -444,11 +449,43 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 move |r| workload_obs(facts::rollout(&k6, &r), &s6, &r.metadata),
             );
         }
+        for kind in opts.custom_kinds.iter().copied() {
+            let W::Custom(custom) = kind else { continue };
+            let id = add(kind);
+            let (keys, sel) = ctx();
+            spawn_stream(
+                dynamic_api(client, ns, &custom.get().api_resource()),
+                kind.as_str().into(),
+                cfg.clone(),
+                id,
+                tx.clone(),
+                move |r| workload_obs(facts::dynamic(&keys, kind, &r), &sel, &r.metadata),
+            );
+        }
     }
     scopes
 }
 
 /// The Argo Rollout resource, read and written as dynamic objects.
+/// Finds a declared kind's resource (its plural) by discovery. A kind not served (yet) is
+/// watched under kube's plural guess: its watch is refused, reported on `/ready` and
+/// retried, and never holds the other kinds back.
+async fn discover(client: &Client, kind: &CustomKind) {
+    match kube::discovery::pinned_kind(client, &kind.gvk()).await {
+        Ok((ar, caps)) if caps.scope == kube::discovery::Scope::Namespaced => {
+            tracing::info!(kind = kind.spec, plural = %ar.plural, "--workload-kinds: watching");
+            kind.discovered(ar);
+        }
+        Ok(_) => tracing::warn!(
+            kind = kind.spec,
+            "--workload-kinds: a cluster-scoped kind has no namespaced pods to roll; watched, but it will list nothing"
+        ),
+        Err(e) => {
+            tracing::warn!(kind = kind.spec, error = %e, "--workload-kinds: not served (yet); its watch retries until it is")
+        }
+    }
+}
+
 pub fn rollout_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
