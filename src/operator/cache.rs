@@ -165,6 +165,7 @@ mod tests {
             paused_at: None,
             problems: vec![],
             policy_selected: false,
+            rollout: Default::default(),
         }
     }
 

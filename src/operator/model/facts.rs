@@ -22,6 +22,9 @@ use crate::operator::model::{
 };
 use std::collections::BTreeMap;
 
+#[path = "rollout.rs"]
+mod rollout;
+
 /// What the decision needs from the changed config object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConfigFlags {
@@ -56,6 +59,20 @@ pub struct EnvMarker {
     pub value: String,
 }
 
+/// Where a workload's rollout stands, from its status (for `--max-concurrent-rollouts`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RolloutState {
+    /// `metadata.generation`: a write of ours makes it grow.
+    pub generation: i64,
+    /// Whether the kind reports rollout progress (Deployments, StatefulSets and DaemonSets
+    /// rolling updates); the others count as done once written.
+    pub tracked: bool,
+    /// Its controller has seen `generation`, and every replica is updated and available.
+    pub complete: bool,
+    /// Why the rollout of `generation` cannot finish (a Deployment's progress deadline).
+    pub failed: Option<String>,
+}
+
 /// What is kept of a workload.
 #[derive(Clone, Debug)]
 pub struct WorkloadFacts {
@@ -76,6 +93,7 @@ pub struct WorkloadFacts {
     pub problems: Vec<String>,
     /// Its labels match `--workload-selector`: auto unless it sets auto itself.
     pub policy_selected: bool,
+    pub rollout: RolloutState,
 }
 
 impl WorkloadFacts {
@@ -156,6 +174,10 @@ pub fn from_parts(
         problems,
         rules,
         policy_selected: false,
+        rollout: RolloutState {
+            generation: meta.generation.unwrap_or(0),
+            ..Default::default()
+        },
     })
 }
 
@@ -180,17 +202,22 @@ pub fn deployment(keys: &AnnotationKeys, d: &Deployment) -> Option<WorkloadFacts
     let t = Some(&d.spec.template);
     let mut f = from_parts(keys, WorkloadKind::Deployment, &d.metadata, t, false)?;
     f.paused = d.spec.paused.unwrap_or(false);
+    f.rollout = rollout::deployment(d);
     Some(f)
 }
 
 pub fn statefulset(keys: &AnnotationKeys, s: &StatefulSet) -> Option<WorkloadFacts> {
     let t = Some(&s.spec.template);
-    from_parts(keys, WorkloadKind::StatefulSet, &s.metadata, t, false)
+    let mut f = from_parts(keys, WorkloadKind::StatefulSet, &s.metadata, t, false)?;
+    f.rollout = rollout::statefulset(s);
+    Some(f)
 }
 
 pub fn daemonset(keys: &AnnotationKeys, d: &DaemonSet) -> Option<WorkloadFacts> {
     let t = Some(&d.spec.template);
-    from_parts(keys, WorkloadKind::DaemonSet, &d.metadata, t, false)
+    let mut f = from_parts(keys, WorkloadKind::DaemonSet, &d.metadata, t, false)?;
+    f.rollout = rollout::daemonset(d);
+    Some(f)
 }
 
 pub fn cronjob(keys: &AnnotationKeys, c: &CronJob) -> Option<WorkloadFacts> {
