@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::operator::{
+    health::{Seen, StreamBoard},
     metrics::Metrics,
     model::{
         annotations::AnnotationKeys,
@@ -231,11 +232,32 @@ fn config_obs(
     Some(Obs::Config(config_key(kind, meta)?, entry))
 }
 
-/// Where the watch tasks send their observations, and count their errors.
+/// Where the watch tasks send their observations, count their errors and report their
+/// health.
 #[derive(Clone)]
 pub struct Sink {
     pub tx: mpsc::Sender<WatchMsg>,
     pub metrics: Metrics,
+    pub health: StreamBoard,
+}
+
+/// One stream's way out: its id, its kind and its health record.
+struct Tap {
+    stream: usize,
+    kind: &'static str,
+    sink: Sink,
+    scope: StreamScope,
+}
+
+impl Sink {
+    fn tap(&self, stream: usize, scope: &StreamScope) -> Tap {
+        Tap {
+            stream,
+            kind: scope.what.kind(),
+            sink: self.clone(),
+            scope: scope.clone(),
+        }
+    }
 }
 
 /// Spawns one watch task per (resource, namespace) and returns the scopes by stream id.
@@ -266,7 +288,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
         });
         let api: Api<Namespace> = Api::all(client.clone());
         let cfg = watcher::Config::default().labels(sel);
-        spawn_stream(api, "Namespace".into(), cfg, 0, tx.clone(), |n| {
+        spawn_stream(api, tx.tap(0, &scopes[0]), cfg, |n| {
             n.metadata.name.map(Obs::Namespace)
         });
     }
@@ -293,10 +315,8 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
             match kind {
                 ConfigKind::ConfigMap => spawn_one::<ConfigMap, _>(
                     client,
-                    ns,
                     cfg_labels.clone(),
-                    id,
-                    tx.clone(),
+                    tx.tap(id, &scopes[id]),
                     move |cm| {
                         // Our own state shards are not config: tracking them would make
                         // every flush a change to flush again.
@@ -313,10 +333,8 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 ),
                 ConfigKind::Secret => spawn_one::<Secret, _>(
                     client,
-                    ns,
                     cfg_labels.clone(),
-                    id,
-                    tx.clone(),
+                    tx.tap(id, &scopes[id]),
                     move |s| {
                         config_obs(&keys, ConfigKind::Secret, &s.metadata, hash::of_secret(&s))
                     },
@@ -332,66 +350,56 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 namespace: ns.clone(),
             });
             let api = dynamic_api(client, ns, &csi::class_resource());
-            spawn_stream(
-                api,
-                "SecretProviderClass".into(),
-                cfg.clone(),
-                id,
-                tx.clone(),
-                move |o| {
-                    let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
-                    Some(Obs::CsiClass(key, config_flags(&keys, &o.metadata)))
-                },
-            );
+            spawn_stream(api, tx.tap(id, &scopes[id]), cfg.clone(), move |o| {
+                let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
+                Some(Obs::CsiClass(key, config_flags(&keys, &o.metadata)))
+            });
             let id = scopes.len();
             scopes.push(StreamScope {
                 what: Watched::CsiStatuses,
                 namespace: ns.clone(),
             });
             let api = dynamic_api(client, ns, &csi::status_resource());
-            spawn_stream(
-                api,
-                "SecretProviderClassPodStatus".into(),
-                cfg.clone(),
-                id,
-                tx.clone(),
-                |o| csi::status_obs(&o).map(Obs::CsiStatus),
-            );
+            spawn_stream(api, tx.tap(id, &scopes[id]), cfg.clone(), |o| {
+                csi::status_obs(&o).map(Obs::CsiStatus)
+            });
         }
         use crate::operator::model::kinds::WorkloadKind as W;
         let keys = opts.keys.clone();
         let mut add = |kind: W| {
             let id = scopes.len();
-            scopes.push(StreamScope {
+            let scope = StreamScope {
                 what: Watched::Workload(kind),
                 namespace: ns.clone(),
-            });
-            id
+            };
+            let tap = tx.tap(id, &scope);
+            scopes.push(scope);
+            tap
         };
         let (k1, k2, k3, k4, k5) = (keys.clone(), keys.clone(), keys.clone(), keys.clone(), keys);
-        let id = add(W::Deployment);
-        spawn_one::<Deployment, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+        let tap = add(W::Deployment);
+        spawn_one::<Deployment, _>(client, cfg.clone(), tap, move |d| {
             facts::deployment(&k1, &d).map(|f| Obs::Workload(Box::new(f)))
         });
-        let id = add(W::StatefulSet);
-        spawn_one::<StatefulSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |s| {
+        let tap = add(W::StatefulSet);
+        spawn_one::<StatefulSet, _>(client, cfg.clone(), tap, move |s| {
             facts::statefulset(&k2, &s).map(|f| Obs::Workload(Box::new(f)))
         });
-        let id = add(W::DaemonSet);
-        spawn_one::<DaemonSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+        let tap = add(W::DaemonSet);
+        spawn_one::<DaemonSet, _>(client, cfg.clone(), tap, move |d| {
             facts::daemonset(&k3, &d).map(|f| Obs::Workload(Box::new(f)))
         });
         // Ignored kinds are not watched at all: the chart drops their RBAC.
         let ignored = &opts.decide.ignored_workload_kinds;
         if !ignored.contains(&W::CronJob) {
-            let id = add(W::CronJob);
-            spawn_one::<CronJob, _>(client, ns, cfg.clone(), id, tx.clone(), move |c| {
+            let tap = add(W::CronJob);
+            spawn_one::<CronJob, _>(client, cfg.clone(), tap, move |c| {
                 facts::cronjob(&k4, &c).map(|f| Obs::Workload(Box::new(f)))
             });
         }
         if !ignored.contains(&W::Job) {
-            let id = add(W::Job);
-            spawn_one::<Job, _>(client, ns, cfg.clone(), id, tx.clone(), move |j| {
+            let tap = add(W::Job);
+            spawn_one::<Job, _>(client, cfg.clone(), tap, move |j| {
                 // A Job run by a controller (a CronJob's) is that controller's to roll.
                 let owned = j
                     .metadata
@@ -407,14 +415,12 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
             });
         }
         if rollouts {
-            let id = add(W::Rollout);
+            let tap = add(W::Rollout);
             let k6 = opts.keys.clone();
             spawn_stream(
                 dynamic_api(client, ns, &rollout_resource()),
-                "Rollout".into(),
+                tap,
                 cfg.clone(),
-                id,
-                tx.clone(),
                 move |r| facts::rollout(&k6, &r).map(|f| Obs::Workload(Box::new(f))),
             );
         }
@@ -437,14 +443,8 @@ fn dynamic_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<Dy
     }
 }
 
-fn spawn_one<K, F>(
-    client: &Client,
-    ns: &Option<String>,
-    cfg: watcher::Config,
-    stream: usize,
-    tx: Sink,
-    reduce: F,
-) where
+fn spawn_one<K, F>(client: &Client, cfg: watcher::Config, tap: Tap, reduce: F)
+where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
@@ -454,27 +454,29 @@ fn spawn_one<K, F>(
         + 'static,
     F: Fn(K) -> Option<Obs> + Send + 'static,
 {
-    let api: Api<K> = match ns {
+    let api: Api<K> = match &tap.scope.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    spawn_stream(api, K::kind(&()).into_owned(), cfg, stream, tx, reduce);
+    spawn_stream(api, tap, cfg, reduce);
 }
 
-fn spawn_stream<K, F>(
-    api: Api<K>,
-    kind: String,
-    cfg: watcher::Config,
-    stream: usize,
-    sink: Sink,
-    reduce: F,
-) where
+fn spawn_stream<K, F>(api: Api<K>, tap: Tap, cfg: watcher::Config, reduce: F)
+where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     F: Fn(K) -> Option<Obs> + Send + 'static,
 {
+    let Tap {
+        stream,
+        kind,
+        sink,
+        scope,
+    } = tap;
+    let health = (sink.health).add(kind, scope.namespace, api.resource_url());
     tokio::spawn(async move {
         let mut events = events(api, cfg).boxed();
         while let Some(ev) = events.next().await {
+            health.seen(seen(&ev));
             let msg = match ev {
                 Ok(Step::Event(watcher::Event::Init)) => Some(WatchMsg::Init { stream }),
                 Ok(Step::Event(watcher::Event::InitDone)) => Some(WatchMsg::InitDone { stream }),
@@ -492,12 +494,12 @@ fn spawn_stream<K, F>(
                     name: o.name_any(),
                 }),
                 Ok(Step::Expired(e)) => {
-                    sink.metrics.watch_error(&kind, "expired");
+                    sink.metrics.watch_error(kind, "expired");
                     tracing::info!(%kind, error = %e, "watch expired; listing again");
                     None
                 }
                 Err(e) if refused(&e) => {
-                    sink.metrics.watch_error(&kind, "refused");
+                    sink.metrics.watch_error(kind, "refused");
                     tracing::warn!(%kind, error = %e, "the API refuses this watch; the other kinds go on, this one retries with backoff");
                     Some(WatchMsg::Refused {
                         stream,
@@ -505,7 +507,7 @@ fn spawn_stream<K, F>(
                     })
                 }
                 Err(e) => {
-                    sink.metrics.watch_error(&kind, reason(&e));
+                    sink.metrics.watch_error(kind, reason(&e));
                     tracing::warn!(%kind, error = %e, "watch error; retrying with backoff");
                     None
                 }
@@ -517,4 +519,16 @@ fn spawn_stream<K, F>(
             }
         }
     });
+}
+
+/// A watch item, for the stream's health record.
+fn seen<K>(ev: &Result<Step<K>, watcher::Error>) -> Seen {
+    match ev {
+        Ok(Step::Event(watcher::Event::Init)) => Seen::ListStarts,
+        Ok(Step::Event(watcher::Event::InitDone)) => Seen::Listed,
+        Ok(Step::Event(_)) => Seen::Object,
+        Ok(Step::Expired(_)) => Seen::Expired,
+        Err(e) if refused(e) => Seen::Refused(e.to_string()),
+        Err(e) => Seen::Failed(e.to_string()),
+    }
 }
