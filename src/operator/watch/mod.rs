@@ -241,8 +241,8 @@ pub struct Sink {
     pub health: StreamBoard,
 }
 
-/// One stream's way out: its id, its kind and its health record.
-struct Tap {
+/// What one stream's task needs: its id, kind and scope, and where to send and record.
+struct Outlet {
     stream: usize,
     kind: &'static str,
     sink: Sink,
@@ -250,8 +250,8 @@ struct Tap {
 }
 
 impl Sink {
-    fn tap(&self, stream: usize, scope: &StreamScope) -> Tap {
-        Tap {
+    fn outlet(&self, stream: usize, scope: &StreamScope) -> Outlet {
+        Outlet {
             stream,
             kind: scope.what.kind(),
             sink: self.clone(),
@@ -288,7 +288,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
         });
         let api: Api<Namespace> = Api::all(client.clone());
         let cfg = watcher::Config::default().labels(sel);
-        spawn_stream(api, tx.tap(0, &scopes[0]), cfg, |n| {
+        spawn_stream(api, tx.outlet(0, &scopes[0]), cfg, |n| {
             n.metadata.name.map(Obs::Namespace)
         });
     }
@@ -316,7 +316,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 ConfigKind::ConfigMap => spawn_one::<ConfigMap, _>(
                     client,
                     cfg_labels.clone(),
-                    tx.tap(id, &scopes[id]),
+                    tx.outlet(id, &scopes[id]),
                     move |cm| {
                         // Our own state shards are not config: tracking them would make
                         // every flush a change to flush again.
@@ -334,7 +334,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 ConfigKind::Secret => spawn_one::<Secret, _>(
                     client,
                     cfg_labels.clone(),
-                    tx.tap(id, &scopes[id]),
+                    tx.outlet(id, &scopes[id]),
                     move |s| {
                         config_obs(&keys, ConfigKind::Secret, &s.metadata, hash::of_secret(&s))
                     },
@@ -350,7 +350,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 namespace: ns.clone(),
             });
             let api = dynamic_api(client, ns, &csi::class_resource());
-            spawn_stream(api, tx.tap(id, &scopes[id]), cfg.clone(), move |o| {
+            spawn_stream(api, tx.outlet(id, &scopes[id]), cfg.clone(), move |o| {
                 let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
                 Some(Obs::CsiClass(key, config_flags(&keys, &o.metadata)))
             });
@@ -360,7 +360,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 namespace: ns.clone(),
             });
             let api = dynamic_api(client, ns, &csi::status_resource());
-            spawn_stream(api, tx.tap(id, &scopes[id]), cfg.clone(), |o| {
+            spawn_stream(api, tx.outlet(id, &scopes[id]), cfg.clone(), |o| {
                 csi::status_obs(&o).map(Obs::CsiStatus)
             });
         }
@@ -372,34 +372,34 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 what: Watched::Workload(kind),
                 namespace: ns.clone(),
             };
-            let tap = tx.tap(id, &scope);
+            let out = tx.outlet(id, &scope);
             scopes.push(scope);
-            tap
+            out
         };
         let (k1, k2, k3, k4, k5) = (keys.clone(), keys.clone(), keys.clone(), keys.clone(), keys);
-        let tap = add(W::Deployment);
-        spawn_one::<Deployment, _>(client, cfg.clone(), tap, move |d| {
+        let out = add(W::Deployment);
+        spawn_one::<Deployment, _>(client, cfg.clone(), out, move |d| {
             facts::deployment(&k1, &d).map(|f| Obs::Workload(Box::new(f)))
         });
-        let tap = add(W::StatefulSet);
-        spawn_one::<StatefulSet, _>(client, cfg.clone(), tap, move |s| {
+        let out = add(W::StatefulSet);
+        spawn_one::<StatefulSet, _>(client, cfg.clone(), out, move |s| {
             facts::statefulset(&k2, &s).map(|f| Obs::Workload(Box::new(f)))
         });
-        let tap = add(W::DaemonSet);
-        spawn_one::<DaemonSet, _>(client, cfg.clone(), tap, move |d| {
+        let out = add(W::DaemonSet);
+        spawn_one::<DaemonSet, _>(client, cfg.clone(), out, move |d| {
             facts::daemonset(&k3, &d).map(|f| Obs::Workload(Box::new(f)))
         });
         // Ignored kinds are not watched at all: the chart drops their RBAC.
         let ignored = &opts.decide.ignored_workload_kinds;
         if !ignored.contains(&W::CronJob) {
-            let tap = add(W::CronJob);
-            spawn_one::<CronJob, _>(client, cfg.clone(), tap, move |c| {
+            let out = add(W::CronJob);
+            spawn_one::<CronJob, _>(client, cfg.clone(), out, move |c| {
                 facts::cronjob(&k4, &c).map(|f| Obs::Workload(Box::new(f)))
             });
         }
         if !ignored.contains(&W::Job) {
-            let tap = add(W::Job);
-            spawn_one::<Job, _>(client, cfg.clone(), tap, move |j| {
+            let out = add(W::Job);
+            spawn_one::<Job, _>(client, cfg.clone(), out, move |j| {
                 // A Job run by a controller (a CronJob's) is that controller's to roll.
                 let owned = j
                     .metadata
@@ -415,11 +415,11 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
             });
         }
         if rollouts {
-            let tap = add(W::Rollout);
+            let out = add(W::Rollout);
             let k6 = opts.keys.clone();
             spawn_stream(
                 dynamic_api(client, ns, &rollout_resource()),
-                tap,
+                out,
                 cfg.clone(),
                 move |r| facts::rollout(&k6, &r).map(|f| Obs::Workload(Box::new(f))),
             );
@@ -443,7 +443,7 @@ fn dynamic_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<Dy
     }
 }
 
-fn spawn_one<K, F>(client: &Client, cfg: watcher::Config, tap: Tap, reduce: F)
+fn spawn_one<K, F>(client: &Client, cfg: watcher::Config, out: Outlet, reduce: F)
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -454,24 +454,24 @@ where
         + 'static,
     F: Fn(K) -> Option<Obs> + Send + 'static,
 {
-    let api: Api<K> = match &tap.scope.namespace {
+    let api: Api<K> = match &out.scope.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    spawn_stream(api, tap, cfg, reduce);
+    spawn_stream(api, out, cfg, reduce);
 }
 
-fn spawn_stream<K, F>(api: Api<K>, tap: Tap, cfg: watcher::Config, reduce: F)
+fn spawn_stream<K, F>(api: Api<K>, out: Outlet, cfg: watcher::Config, reduce: F)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     F: Fn(K) -> Option<Obs> + Send + 'static,
 {
-    let Tap {
+    let Outlet {
         stream,
         kind,
         sink,
         scope,
-    } = tap;
+    } = out;
     let health = (sink.health).add(kind, scope.namespace, api.resource_url());
     tokio::spawn(async move {
         let mut events = events(api, cfg).boxed();
