@@ -74,7 +74,7 @@ async fn ready_json_and_metrics_show_each_stream_and_its_age() {
     assert_eq!(op.http_get("/ready").await, (200, "ready".into()));
 
     let series = format!(
-        "kube_reloader_watch_last_event_age_seconds{{kind=\"ConfigMap\",namespace=\"{}\"}}",
+        "kube_reloader_watch_last_event_age_seconds{{kind=\"ConfigMap\",watch_namespace=\"{}\"}}",
         ns.name
     );
     // Current at scrape time: a quiet stream's age grows between scrapes (unless a

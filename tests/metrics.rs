@@ -75,7 +75,7 @@ async fn stakater_process_and_client_series_after_a_reload() {
     }
     // The binary's watches go through their tapped client: each stream has its age.
     let age = format!(
-        r#"kube_reloader_watch_last_event_age_seconds{{kind="ConfigMap",namespace="{ns_label}"}}"#
+        r#"kube_reloader_watch_last_event_age_seconds{{kind="ConfigMap",watch_namespace="{ns_label}"}}"#
     );
     assert!(
         first(&text, &age).is_some_and(|a| a >= 0.0),

@@ -46,11 +46,12 @@ pub struct WatchErrorLabels {
     pub reason: &'static str,
 }
 
-/// One watch stream: its kind and namespace ("" for all), both bounded by the flags.
+/// One watch stream: its kind and namespace ("" for all), both bounded by the flags. Not
+/// `namespace`: that is the target's label, and the chart's monitors honor scraped labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StreamLabels {
     pub kind: &'static str,
-    pub namespace: String,
+    pub watch_namespace: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -212,7 +213,7 @@ impl Metrics {
         );
         r.register_with_unit(
             k("watch_last_event_age"),
-            "Since each watch stream last showed it works (an event, a list, a bookmark or a watch re-established), by kind and namespace (\"\" for all); set when /metrics is read",
+            "Since each watch stream last showed it works (an event, a list, a bookmark or a watch re-established), by kind and watch_namespace (\"\" for all); set when /metrics is read",
             prometheus_client::registry::Unit::Seconds,
             m.watch_ages.clone(),
         );
@@ -276,7 +277,7 @@ impl Metrics {
             let Some(age) = s.age else { continue };
             let labels = StreamLabels {
                 kind: s.kind,
-                namespace: s.namespace.clone().unwrap_or_default(),
+                watch_namespace: s.namespace.clone().unwrap_or_default(),
             };
             self.watch_ages
                 .get_or_create(&labels)
@@ -344,11 +345,10 @@ mod tests {
         };
         m.set_watch_ages(&[view(None, Some(1.5)), view(Some("a"), None)]);
         let text = m.encode();
-        let all =
-            r#"kube_reloader_watch_last_event_age_seconds{kind="ConfigMap",namespace=""} 1.5"#;
+        let all = r#"kube_reloader_watch_last_event_age_seconds{kind="ConfigMap",watch_namespace=""} 1.5"#;
         assert!(text.contains(all), "{text}");
         assert!(
-            !text.contains(r#"namespace="a""#),
+            !text.contains(r#"watch_namespace="a""#),
             "no age yet, no series: {text}"
         );
     }
