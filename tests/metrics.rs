@@ -73,6 +73,15 @@ async fn stakater_process_and_client_series_after_a_reload() {
     ] {
         assert!(text.contains(typed), "missing {typed}\n{text}");
     }
+    // The binary's watches go through their tapped client: each stream has its age.
+    let age = format!(
+        r#"kube_reloader_watch_last_event_age_seconds{{kind="ConfigMap",watch_namespace="{ns_label}"}}"#
+    );
+    assert!(
+        first(&text, &age).is_some_and(|a| a >= 0.0),
+        "missing {age}\n{text}"
+    );
+    assert_eq!(op.http_get("/live").await, (200, "alive".into()));
     assert!(
         text.contains(
             "reloader_reconcile_duration_seconds_bucket{le=\"0.001\",result=\"success\"}"

@@ -167,6 +167,18 @@ pub struct OperatorArgs {
     #[arg(long, default_value = "")]
     pub state_namespace: String,
 
+    /// `/live` fails (so the kubelet restarts the operator) once the engine loop has not
+    /// turned for this long; it turns at least every 10 s when idle. 0 disables; else at
+    /// least 30s.
+    #[arg(long, value_parser = go_duration, default_value = "2m")]
+    pub live_engine_stall: Duration,
+
+    /// `/live` fails once a watch's list/watch calls have failed this long with no success
+    /// in between (a quiet watch is not failing; one the API refuses does not count). 0
+    /// disables.
+    #[arg(long, value_parser = go_duration, default_value = "5m")]
+    pub live_watch_broken: Duration,
+
     /// Stakater's switch for `reloader_reload_executed_total_by_namespace`: `enabled`.
     #[arg(
         long,

@@ -31,18 +31,20 @@ use crate::shared::{kube::pod_namespace, signals::terminated};
 use self::{
     apply::Applier,
     engine::{Engine, Persist},
-    health::Readiness,
+    health::{Health, Readiness, tapped},
     metrics::{Metrics, RestMetrics},
     options::Options,
     state::configmaps::{StateStore, load_state},
 };
 
 /// Runs the operator with `client` until `shutdown` completes (then writes in flight are
-/// let finish). `ready` turns warm once every cache has synced (or is refused).
+/// let finish). `ready` turns warm once every cache has synced (or is refused); `health`
+/// records the watches and the engine's turns for `/live`.
 pub async fn run(
     client: Client,
     opts: Options,
     ready: cell::Sender<Readiness>,
+    health: Health,
     metrics: Metrics,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -73,8 +75,11 @@ pub async fn run(
     let sink = watch::Sink {
         tx,
         metrics: metrics.clone(),
+        health: health.streams.clone(),
     };
-    let scopes = watch::spawn_all(&client, &opts, sink).await;
+    // The watches' own client, tapped: the wire shows what kube's watcher does not.
+    let watch_client = tapped(client.clone(), health.streams.clone());
+    let scopes = watch::spawn_all(&watch_client, &opts, sink).await;
     let applier = Applier::new(
         client.clone(),
         opts.clone(),
@@ -91,7 +96,7 @@ pub async fn run(
     });
     let (stop_engine, engine_stopped) = cell::channel(false);
     let engine = Engine::new(opts, scopes, applier, ready, metrics, persist, leader_rx);
-    let mut engine = std::pin::pin!(engine.run(rx, stopped(engine_stopped)));
+    let mut engine = std::pin::pin!(engine.run(rx, stopped(engine_stopped), health.turns));
     tokio::select! {
         () = &mut engine => tracing::error!("the engine stopped"),
         () = &mut shutdown => {
@@ -138,14 +143,15 @@ pub async fn main(mut opts: Options) -> Result<(), Error> {
     let metrics = Metrics::new(opts.metrics_by_namespace);
     let client = observed_client(&metrics.rest).await?;
     let (ready_tx, ready_rx) = cell::channel(Readiness::default());
+    let health = Health::new(opts.liveness);
     let addr = opts.http_addr.clone();
     let m = metrics.clone();
     let server = tokio::spawn({
-        let addr = addr.clone();
-        async move { http::serve(&addr, ready_rx, m).await }
+        let (addr, health) = (addr.clone(), health.clone());
+        async move { http::serve(&addr, ready_rx, health, m).await }
     });
     tokio::select! {
-        () = run(client, opts, ready_tx, metrics, terminated()) => Ok(()),
+        () = run(client, opts, ready_tx, health, metrics, terminated()) => Ok(()),
         r = server => {
             let why = match r {
                 Ok(Ok(())) => "it returned".to_owned(),

@@ -5,7 +5,12 @@ use clap::Parser;
 use kube::Client;
 use kube_reloader::{
     cli::Cli,
-    operator::{health::Readiness, http, metrics::Metrics, options::Options},
+    operator::{
+        health::{Health, Readiness},
+        http,
+        metrics::Metrics,
+        options::Options,
+    },
 };
 
 use super::{
@@ -74,15 +79,18 @@ async fn run_operator(client: &Client, extra: &[&str]) -> Operator {
     let opts = Options::from_args(&cli.operator).expect("valid options");
     let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(Readiness::default());
     let metrics = Metrics::new(opts.metrics_by_namespace);
+    let health = Health::new(opts.liveness);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let server = http::serve_on(listener, ready_rx.clone(), metrics.clone());
+    let server = http::serve_on(listener, ready_rx.clone(), health.clone(), metrics.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let operator = kube_reloader::operator::run(client.clone(), opts, ready_tx, metrics, async {
+    let stop = async {
         let _ = stop_rx.await;
-    });
+    };
+    let operator =
+        kube_reloader::operator::run(client.clone(), opts, ready_tx, health, metrics, stop);
     let handle = tokio::spawn(async move {
         tokio::select! {
             () = operator => {}

@@ -28,7 +28,7 @@ use crate::operator::{
     apply::{Applier, WriteOutcome, plan::PendingItem},
     cache::Store,
     coalesce::TokenBucket,
-    health::Readiness,
+    health::{HEARTBEAT, Heartbeat, Readiness},
     metrics::Metrics,
     model::kinds::{ConfigKey, WorkloadKey},
     options::Options,
@@ -145,11 +145,13 @@ impl Engine {
     }
 
     /// Runs until the watches end or `shutdown` completes; then no new write starts and
-    /// the writes in flight are given `DRAIN` to finish.
+    /// the writes in flight are given `DRAIN` to finish. Each turn of the loop beats
+    /// `turns`, at least every [`HEARTBEAT`].
     pub async fn run(
         mut self,
         mut watch_rx: mpsc::Receiver<WatchMsg>,
         shutdown: impl std::future::Future<Output = ()>,
+        turns: Heartbeat,
     ) {
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(256);
         let (flush_tx, mut flush_rx) = mpsc::channel::<Flushed>(4);
@@ -164,7 +166,10 @@ impl Engine {
         let mut leader_rx = self.leader.clone();
         self.metrics.leader.set(i64::from(self.is_leader()));
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            turns.beat();
             self.perform(&replies);
             self.metrics.pending.set(self.pending.len() as i64);
             self.metrics
@@ -211,6 +216,7 @@ impl Engine {
                         self.warn_all_invalid();
                     }
                 }
+                _ = heartbeat.tick() => {}
                 () = sleep => {
                     self.dispatch_resumes();
                     self.dispatch_due();

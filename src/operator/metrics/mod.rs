@@ -2,7 +2,7 @@
 //! the standard `process_*` and client-go's `rest_client_*` ones, plus our own under
 //! `kube_reloader_`. Served as Prometheus text (0.0.4) on `/metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::AtomicU64};
 
 mod process;
 mod rest;
@@ -11,6 +11,7 @@ mod stakater;
 pub use rest::RestMetrics;
 pub use stakater::{Skip, Stakater};
 
+use crate::operator::health::StreamView;
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder},
     metrics::{
@@ -43,6 +44,14 @@ pub struct KindLabels {
 pub struct WatchErrorLabels {
     pub kind: String,
     pub reason: &'static str,
+}
+
+/// One watch stream: its kind and namespace ("" for all), both bounded by the flags. Not
+/// `namespace`: that is the target's label, and the chart's monitors honor scraped labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabels {
+    pub kind: &'static str,
+    pub watch_namespace: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -103,6 +112,7 @@ pub struct Metrics {
     pub errors: Family<KindLabels, Counter>,
     watch_errors: Family<WatchErrorLabels, Counter>,
     refused_watches: Family<KindLabels, Gauge>,
+    watch_ages: Family<StreamLabels, Gauge<f64, AtomicU64>>,
     pub dry_run: Counter,
     pub stakater: Stakater,
     pub rest: RestMetrics,
@@ -151,6 +161,7 @@ impl Metrics {
             errors: Family::default(),
             watch_errors: Family::default(),
             refused_watches: Family::default(),
+            watch_ages: Family::default(),
             dry_run: Counter::default(),
             config_warnings: Family::default(),
             registry: Arc::new(Registry::default()),
@@ -214,6 +225,12 @@ impl Metrics {
             "Watches the API refuses (forbidden or not served), by kind: retried with backoff while the other kinds reload",
             m.refused_watches.clone(),
         );
+        r.register_with_unit(
+            k("watch_last_event_age"),
+            "Since each watch stream last showed it works (an event, a list, a bookmark or a watch re-established), by kind and watch_namespace (\"\" for all); set when /metrics is read",
+            prometheus_client::registry::Unit::Seconds,
+            m.watch_ages.clone(),
+        );
         r.register(
             k("dry_run_reloads"),
             "Reloads --dry-run would have written",
@@ -268,6 +285,20 @@ impl Metrics {
             .clone()
     }
 
+    /// Each stream's age as of now, for the next [`Metrics::encode`].
+    pub fn set_watch_ages(&self, streams: &[StreamView]) {
+        for s in streams {
+            let Some(age) = s.age else { continue };
+            let labels = StreamLabels {
+                kind: s.kind,
+                watch_namespace: s.namespace.clone().unwrap_or_default(),
+            };
+            self.watch_ages
+                .get_or_create(&labels)
+                .set(age.as_secs_f64());
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         crate::shared::http::encode_registry(&self.registry)
@@ -313,5 +344,26 @@ mod tests {
         let m = Metrics::new(false);
         m.reload_executed("team-a", true);
         assert!(!m.encode().contains("by_namespace"));
+    }
+
+    #[test]
+    fn watch_ages_are_by_kind_and_namespace() {
+        let m = Metrics::new(false);
+        let view = |namespace: Option<&str>, age: Option<f64>| StreamView {
+            kind: "ConfigMap",
+            namespace: namespace.map(Into::into),
+            state: crate::operator::health::StreamState::Synced,
+            error: None,
+            broken_for: None,
+            age: age.map(std::time::Duration::from_secs_f64),
+        };
+        m.set_watch_ages(&[view(None, Some(1.5)), view(Some("a"), None)]);
+        let text = m.encode();
+        let all = r#"kube_reloader_watch_last_event_age_seconds{kind="ConfigMap",watch_namespace=""} 1.5"#;
+        assert!(text.contains(all), "{text}");
+        assert!(
+            !text.contains(r#"watch_namespace="a""#),
+            "no age yet, no series: {text}"
+        );
     }
 }

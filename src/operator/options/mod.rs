@@ -14,6 +14,7 @@ use crate::{
         apply::markers::ReloadStrategy,
         args::{OperatorArgs, items},
         decide::DecideOptions,
+        health::{HEARTBEAT, LiveLimits},
         lease::LeaseConfig,
         model::{
             annotations::AnnotationKeys,
@@ -55,6 +56,8 @@ pub struct Options {
     pub argo_rollouts: bool,
     pub alert: Option<AlertConfig>,
     pub limits: Limits,
+    /// `--live-engine-stall`, `--live-watch-broken`.
+    pub liveness: LiveLimits,
     pub metrics_by_namespace: bool,
     /// `--state-namespace`; the wiring puts the pod's own namespace first (see
     /// `operator::main`).
@@ -208,6 +211,7 @@ impl Options {
                 ),
             ));
         }
+        let liveness = live_limits(a)?;
         let lease = if a.enable_ha {
             if a.pod_name.is_empty() || a.leader_election_namespace.is_empty() {
                 return Err(bad(
@@ -270,6 +274,7 @@ impl Options {
                 reload_burst: a.reload_burst,
                 min_reload_interval: a.min_reload_interval,
             },
+            liveness,
             metrics_by_namespace: a.metrics_count_by_namespace == "enabled",
             state_namespace: (!a.state_namespace.is_empty()).then(|| a.state_namespace.clone()),
             pod_name: (!a.pod_name.is_empty()).then(|| a.pod_name.clone()),
@@ -281,6 +286,27 @@ impl Options {
     pub fn namespace_ignored(&self, ns: &str) -> bool {
         self.namespaces.is_empty() && self.namespaces_to_ignore.iter().any(|n| n == ns)
     }
+}
+
+/// The `/live` limits, 0 disabling each. An engine limit of under three heartbeats would
+/// fail an idle engine between its turns.
+fn live_limits(a: &OperatorArgs) -> Result<LiveLimits, OptionError> {
+    let on = |d: std::time::Duration| (!d.is_zero()).then_some(d);
+    let least = 3 * HEARTBEAT;
+    if let Some(d) = on(a.live_engine_stall)
+        && d < least
+    {
+        return Err(bad(
+            "--live-engine-stall",
+            format!(
+                "{d:?} is shorter than {least:?} (three of the idle engine's 10 s turns); 0 disables it"
+            ),
+        ));
+    }
+    Ok(LiveLimits {
+        engine_stall: on(a.live_engine_stall),
+        watch_broken: on(a.live_watch_broken),
+    })
 }
 
 #[cfg(test)]
@@ -491,6 +517,14 @@ mod tests {
         assert_eq!(e.flag, "--reload-rate");
         let o = opts(&[]).unwrap();
         assert_eq!(o.limits.coalesce_window, Duration::from_secs(2));
+        let live = o.liveness;
+        assert_eq!(live.engine_stall, Some(Duration::from_secs(120)));
+        assert_eq!(live.watch_broken, Some(Duration::from_secs(300)));
+        let o = opts(&["--live-engine-stall=0", "--live-watch-broken=3s"]).unwrap();
+        assert_eq!(o.liveness.engine_stall, None, "0 disables");
+        assert_eq!(o.liveness.watch_broken, Some(Duration::from_secs(3)));
+        let e = opts(&["--live-engine-stall=5s"]).unwrap_err();
+        assert_eq!(e.flag, "--live-engine-stall");
         assert_eq!(o.limits.coalesce_max_delay, Duration::from_secs(30));
     }
 

@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::operator::{
+    health::{Seen, StreamBoard},
     metrics::Metrics,
     model::{
         annotations::AnnotationKeys,
@@ -243,11 +244,32 @@ fn workload_obs(
     Some(Obs::Workload(Box::new(f)))
 }
 
-/// Where the watch tasks send their observations, and count their errors.
+/// Where the watch tasks send their observations, count their errors and report their
+/// health.
 #[derive(Clone)]
 pub struct Sink {
     pub tx: mpsc::Sender<WatchMsg>,
     pub metrics: Metrics,
+    pub health: StreamBoard,
+}
+
+/// What one stream's task needs: its id, kind and scope, and where to send and record.
+struct Outlet {
+    stream: usize,
+    kind: &'static str,
+    sink: Sink,
+    scope: StreamScope,
+}
+
+impl Sink {
+    fn outlet(&self, stream: usize, scope: &StreamScope) -> Outlet {
+        Outlet {
+            stream,
+            kind: scope.what.kind(),
+            sink: self.clone(),
+            scope: scope.clone(),
+        }
+    }
 }
 
 /// Spawns one watch task per (resource, namespace) and returns the scopes by stream id.
@@ -283,7 +305,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
         });
         let api: Api<Namespace> = Api::all(client.clone());
         let cfg = watcher::Config::default().labels(sel);
-        spawn_stream(api, "Namespace".into(), cfg, 0, tx.clone(), |n| {
+        spawn_stream(api, tx.outlet(0, &scopes[0]), cfg, |n| {
             n.metadata.name.map(Obs::Namespace)
         });
     }
@@ -295,7 +317,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
         });
         let api: Api<Namespace> = Api::all(client.clone());
         let cfg = watcher::Config::default();
-        spawn_stream(api, "Namespace".into(), cfg, id, tx.clone(), |n| {
+        spawn_stream(api, tx.outlet(id, &scopes[id]), cfg, |n| {
             let auto = facts::namespace_auto(n.metadata.annotations.as_ref());
             n.metadata.name.map(|name| Obs::NamespaceOptIn(name, auto))
         });
@@ -323,10 +345,8 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
             match kind {
                 ConfigKind::ConfigMap => spawn_one::<ConfigMap, _>(
                     client,
-                    ns,
                     cfg_labels.clone(),
-                    id,
-                    tx.clone(),
+                    tx.outlet(id, &scopes[id]),
                     move |cm| {
                         // Our own state shards are not config: tracking them would make
                         // every flush a change to flush again.
@@ -343,10 +363,8 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 ),
                 ConfigKind::Secret => spawn_one::<Secret, _>(
                     client,
-                    ns,
                     cfg_labels.clone(),
-                    id,
-                    tx.clone(),
+                    tx.outlet(id, &scopes[id]),
                     move |s| {
                         config_obs(&keys, ConfigKind::Secret, &s.metadata, hash::of_secret(&s))
                     },
@@ -362,68 +380,58 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
                 namespace: ns.clone(),
             });
             let api = dynamic_api(client, ns, &csi::class_resource());
-            spawn_stream(
-                api,
-                "SecretProviderClass".into(),
-                cfg.clone(),
-                id,
-                tx.clone(),
-                move |o| {
-                    let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
-                    Some(Obs::CsiClass(key, facts::config_flags(&keys, &o.metadata)))
-                },
-            );
+            spawn_stream(api, tx.outlet(id, &scopes[id]), cfg.clone(), move |o| {
+                let key = config_key(ConfigKind::SecretProviderClass, &o.metadata)?;
+                Some(Obs::CsiClass(key, facts::config_flags(&keys, &o.metadata)))
+            });
             let id = scopes.len();
             scopes.push(StreamScope {
                 what: Watched::CsiStatuses,
                 namespace: ns.clone(),
             });
             let api = dynamic_api(client, ns, &csi::status_resource());
-            spawn_stream(
-                api,
-                "SecretProviderClassPodStatus".into(),
-                cfg.clone(),
-                id,
-                tx.clone(),
-                |o| csi::status_obs(&o).map(Obs::CsiStatus),
-            );
+            spawn_stream(api, tx.outlet(id, &scopes[id]), cfg.clone(), |o| {
+                csi::status_obs(&o).map(Obs::CsiStatus)
+            });
         }
         let keys = opts.keys.clone();
         let mut add = |kind: W| {
             let id = scopes.len();
-            scopes.push(StreamScope {
+            let scope = StreamScope {
                 what: Watched::Workload(kind),
                 namespace: ns.clone(),
-            });
-            id
+            };
+            let out = tx.outlet(id, &scope);
+            scopes.push(scope);
+            out
         };
         let sel = opts.workload_selector.clone();
         let ctx = move || (keys.clone(), sel.clone());
         let ((k1, s1), (k2, s2), (k3, s3)) = (ctx(), ctx(), ctx());
         let ((k4, s4), (k5, s5), (k6, s6)) = (ctx(), ctx(), ctx());
-        let id = add(W::Deployment);
-        spawn_one::<Deployment, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+        let out = add(W::Deployment);
+        spawn_one::<Deployment, _>(client, cfg.clone(), out, move |d| {
             workload_obs(facts::deployment(&k1, &d), &s1, &d.metadata)
         });
-        let id = add(W::StatefulSet);
-        spawn_one::<StatefulSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |s| {
+        let out = add(W::StatefulSet);
+        spawn_one::<StatefulSet, _>(client, cfg.clone(), out, move |s| {
             workload_obs(facts::statefulset(&k2, &s), &s2, &s.metadata)
         });
-        let id = add(W::DaemonSet);
-        spawn_one::<DaemonSet, _>(client, ns, cfg.clone(), id, tx.clone(), move |d| {
+        let out = add(W::DaemonSet);
+        spawn_one::<DaemonSet, _>(client, cfg.clone(), out, move |d| {
             workload_obs(facts::daemonset(&k3, &d), &s3, &d.metadata)
         });
         // Ignored kinds are not watched at all: the chart drops their RBAC.
         let ignored = &opts.decide.ignored_workload_kinds;
         if !ignored.contains(&W::CronJob) {
-            let id = add(W::CronJob);
-            spawn_one::<CronJob, _>(client, ns, cfg.clone(), id, tx.clone(), move |c| {
+            let out = add(W::CronJob);
+            spawn_one::<CronJob, _>(client, cfg.clone(), out, move |c| {
                 workload_obs(facts::cronjob(&k4, &c), &s4, &c.metadata)
             });
         }
         if !ignored.contains(&W::Job) {
-            let id = add(W::Job);
-            spawn_one::<Job, _>(client, ns, cfg.clone(), id, tx.clone(), move |j| {
+            let out = add(W::Job);
+            spawn_one::<Job, _>(client, cfg.clone(), out, move |j| {
                 // A Job run by a controller (a CronJob's) is that controller's to roll.
                 let owned = j
                     .metadata
@@ -439,26 +447,22 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
             });
         }
         if rollouts {
-            let id = add(W::Rollout);
+            let out = add(W::Rollout);
             spawn_stream(
                 dynamic_api(client, ns, &rollout_resource()),
-                "Rollout".into(),
+                out,
                 cfg.clone(),
-                id,
-                tx.clone(),
                 move |r| workload_obs(facts::rollout(&k6, &r), &s6, &r.metadata),
             );
         }
         for kind in opts.custom_kinds.iter().copied() {
             let W::Custom(custom) = kind else { continue };
-            let id = add(kind);
+            let out = add(kind);
             let (keys, sel) = ctx();
             spawn_stream(
                 dynamic_api(client, ns, &custom.get().api_resource()),
-                kind.as_str().into(),
+                out,
                 cfg.clone(),
-                id,
-                tx.clone(),
                 move |r| workload_obs(facts::dynamic(&keys, kind, &r), &sel, &r.metadata),
             );
         }
@@ -500,14 +504,8 @@ fn dynamic_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<Dy
     }
 }
 
-fn spawn_one<K, F>(
-    client: &Client,
-    ns: &Option<String>,
-    cfg: watcher::Config,
-    stream: usize,
-    tx: Sink,
-    reduce: F,
-) where
+fn spawn_one<K, F>(client: &Client, cfg: watcher::Config, out: Outlet, reduce: F)
+where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
@@ -517,27 +515,29 @@ fn spawn_one<K, F>(
         + 'static,
     F: Fn(K) -> Option<Obs> + Send + 'static,
 {
-    let api: Api<K> = match ns {
+    let api: Api<K> = match &out.scope.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    spawn_stream(api, K::kind(&()).into_owned(), cfg, stream, tx, reduce);
+    spawn_stream(api, out, cfg, reduce);
 }
 
-fn spawn_stream<K, F>(
-    api: Api<K>,
-    kind: String,
-    cfg: watcher::Config,
-    stream: usize,
-    sink: Sink,
-    reduce: F,
-) where
+fn spawn_stream<K, F>(api: Api<K>, out: Outlet, cfg: watcher::Config, reduce: F)
+where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     F: Fn(K) -> Option<Obs> + Send + 'static,
 {
+    let Outlet {
+        stream,
+        kind,
+        sink,
+        scope,
+    } = out;
+    let health = (sink.health).add(kind, scope.namespace, api.resource_url());
     tokio::spawn(async move {
         let mut events = events(api, cfg).boxed();
         while let Some(ev) = events.next().await {
+            health.seen(seen(&ev));
             let msg = match ev {
                 Ok(Step::Event(watcher::Event::Init)) => Some(WatchMsg::Init { stream }),
                 Ok(Step::Event(watcher::Event::InitDone)) => Some(WatchMsg::InitDone { stream }),
@@ -555,12 +555,12 @@ fn spawn_stream<K, F>(
                     name: o.name_any(),
                 }),
                 Ok(Step::Expired(e)) => {
-                    sink.metrics.watch_error(&kind, "expired");
+                    sink.metrics.watch_error(kind, "expired");
                     tracing::info!(%kind, error = %e, "watch expired; listing again");
                     None
                 }
                 Err(e) if refused(&e) => {
-                    sink.metrics.watch_error(&kind, "refused");
+                    sink.metrics.watch_error(kind, "refused");
                     tracing::warn!(%kind, error = %e, "the API refuses this watch; the other kinds go on, this one retries with backoff");
                     Some(WatchMsg::Refused {
                         stream,
@@ -568,7 +568,7 @@ fn spawn_stream<K, F>(
                     })
                 }
                 Err(e) => {
-                    sink.metrics.watch_error(&kind, reason(&e));
+                    sink.metrics.watch_error(kind, reason(&e));
                     tracing::warn!(%kind, error = %e, "watch error; retrying with backoff");
                     None
                 }
@@ -580,4 +580,16 @@ fn spawn_stream<K, F>(
             }
         }
     });
+}
+
+/// A watch item, for the stream's health record.
+fn seen<K>(ev: &Result<Step<K>, watcher::Error>) -> Seen {
+    match ev {
+        Ok(Step::Event(watcher::Event::Init)) => Seen::ListStarts,
+        Ok(Step::Event(watcher::Event::InitDone)) => Seen::Listed,
+        Ok(Step::Event(_)) => Seen::Object,
+        Ok(Step::Expired(_)) => Seen::Expired,
+        Err(e) if refused(e) => Seen::Refused(e.to_string()),
+        Err(e) => Seen::Failed(e.to_string()),
+    }
 }

@@ -1,7 +1,9 @@
-//! What `/ready` reports: whether the caches are warm, whether the first persisted state is
-//! stored, and which watches the API refuses to list (forbidden, or not served). Refused
-//! watches do not hold readiness back: every other kind reloads, and a refused watch retries
-//! with backoff until it is allowed.
+//! What `/ready` decides, and its plain-text body: whether the caches are warm, whether
+//! the first persisted state is stored, and which watches the API refuses to list
+//! (forbidden, or not served). Refused watches do not hold readiness back: every other
+//! kind reloads, and a refused watch retries with backoff until it is allowed. A watch
+//! erroring after its first list does not either: the caches stay warm with what it
+//! listed, and `/live` is what acts on a watch failing for long.
 
 /// Published by the engine, read by the HTTP server.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
