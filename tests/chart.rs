@@ -74,6 +74,13 @@ fn rendered_rbac_and_arguments_follow_the_values() {
         assert!(dep.contains(arg), "{arg}");
     }
 
+    // Waves: both flags only when on.
+    let docs = render(&["reloader.waves.maxConcurrent=3"]);
+    let dep = doc(&docs, "Deployment", None).unwrap();
+    assert!(dep.contains("--max-concurrent-rollouts=3") && dep.contains("--rollout-timeout=10m"));
+    let dep = doc(&render(&[]), "Deployment", None).unwrap().clone();
+    assert!(!dep.contains("--max-concurrent-rollouts"));
+
     // Opt-in by policy: the flags, and list/watch on namespaces for the opt-in only.
     let docs = render(&[
         "reloader.workloadSelector=reload=yes",

@@ -158,6 +158,15 @@ pub struct OperatorArgs {
     #[arg(long, default_value = "100")]
     pub reload_burst: u32,
 
+    /// Health-gated waves: at most this many workloads rolling at once, each counted until
+    /// its rollout completes or --rollout-timeout passes (0: no limit, stakater's way).
+    #[arg(long, default_value = "0")]
+    pub max_concurrent_rollouts: u32,
+
+    /// With --max-concurrent-rollouts: how long a rollout may hold its slot.
+    #[arg(long, value_parser = go_duration, default_value = "10m")]
+    pub rollout_timeout: Duration,
+
     /// Least time between two rollouts of one workload (0: none). Excess is delayed.
     #[arg(long, value_parser = go_duration, default_value = "0s")]
     pub min_reload_interval: Duration,

@@ -17,6 +17,8 @@ pub enum Deferral {
     MinInterval,
     /// The global token bucket (`--reload-rate`, `--reload-burst`) is empty.
     RateLimit,
+    /// `--max-concurrent-rollouts` workloads are rolling, or a failed rollout halted the waves.
+    Wave,
 }
 
 impl Deferral {
@@ -25,6 +27,7 @@ impl Deferral {
         match self {
             Deferral::MinInterval => "min_interval",
             Deferral::RateLimit => "rate_limit",
+            Deferral::Wave => "waves",
         }
     }
 }

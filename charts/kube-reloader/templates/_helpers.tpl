@@ -197,6 +197,10 @@ values file must not turn reloading off. */}}
 {{- $args = append $args (printf "--min-reload-interval=%s" $r.rateLimit.minReloadInterval) }}
 {{- $args = append $args (printf "--live-engine-stall=%s" $r.liveness.engineStall) }}
 {{- $args = append $args (printf "--live-watch-broken=%s" $r.liveness.watchBroken) }}
+{{- if gt (int $r.waves.maxConcurrent) 0 }}
+{{- $args = append $args (printf "--max-concurrent-rollouts=%v" $r.waves.maxConcurrent) }}
+{{- $args = append $args (printf "--rollout-timeout=%s" $r.waves.timeout) }}
+{{- end }}
 {{- if $r.alerts.onReload }}{{ $args = append $args "--alert-on-reload=true" }}{{ end }}
 {{- if $r.alerts.sink }}{{ $args = append $args (printf "--alert-sink=%s" $r.alerts.sink) }}{{ end }}
 {{- if $r.alerts.additionalInfo }}{{ $args = append $args (printf "--alert-additional-info=%s" $r.alerts.additionalInfo) }}{{ end }}

@@ -227,6 +227,16 @@ impl Applier {
     }
 
     /// One Warning Event (and log line per problem) for a workload's invalid annotations.
+    /// A rollout we started cannot finish, so the waves wait for it.
+    pub async fn report_rollout_failed(&self, facts: &WorkloadFacts, why: &str) {
+        let note = format!(
+            "rollout failed after a reload: {why}; the other reloads wait (--max-concurrent-rollouts) until it completes"
+        );
+        let (key, uid) = (&facts.key, &facts.uid);
+        self.event(key, uid, EventType::Warning, "RolloutFailed", note)
+            .await;
+    }
+
     pub async fn report_invalid(&self, facts: &WorkloadFacts) {
         for p in &facts.problems {
             tracing::warn!(workload = %facts.key, problem = %p, "invalid annotation");

@@ -19,6 +19,8 @@ pub(super) enum Effect {
     Write(Box<Dispatch>),
     /// Resume a Deployment paused for its pause-period.
     Resume(Arc<WorkloadFacts>),
+    /// A RolloutFailed Warning: the rollout we started cannot finish; the waves halt.
+    RolloutFailed(Arc<WorkloadFacts>, String),
     /// One InvalidAnnotation Warning for a workload.
     WarnInvalid(Box<WorkloadFacts>),
     /// A term's report of every workload with invalid annotations.
@@ -79,6 +81,9 @@ impl Engine {
                 }
                 Effect::Resume(facts) => {
                     tokio::spawn(async move { applier.resume(&facts).await });
+                }
+                Effect::RolloutFailed(facts, why) => {
+                    tokio::spawn(async move { applier.report_rollout_failed(&facts, &why).await });
                 }
                 Effect::WarnInvalid(facts) => {
                     tokio::spawn(async move { applier.report_invalid(&facts).await });

@@ -16,6 +16,7 @@ mod queue;
 mod state_sync;
 #[cfg(test)]
 mod tests;
+mod waves;
 mod webhooks;
 
 pub use state_sync::Persist;
@@ -95,6 +96,8 @@ pub struct Engine {
     last_write: HashMap<WorkloadKey, Instant>,
     /// `--webhook-url`: the POSTs still to send.
     webhooks: Webhooks,
+    /// `--max-concurrent-rollouts`: the slots taken, the reloads held, a halt.
+    waves: waves::Waves,
     /// Whether every workload's problems were reported since this replica last gained the
     /// lease (or started, without `--enable-ha`).
     warned_this_term: bool,
@@ -124,6 +127,7 @@ impl Engine {
             bucket: TokenBucket::new(l.reload_rate, l.reload_burst, Instant::now()),
             last_write: HashMap::new(),
             webhooks: Webhooks::default(),
+            waves: waves::Waves::default(),
             warned_this_term: false,
             metrics,
             store: Store::default(),
@@ -186,6 +190,7 @@ impl Engine {
                 .filter(|_| self.is_leader());
             let next_due = writes
                 .chain(self.next_flush())
+                .chain(self.next_wave_deadline())
                 .chain(self.next_webhook())
                 .min();
             let sleep = async {
@@ -219,6 +224,7 @@ impl Engine {
                 _ = heartbeat.tick() => {}
                 () = sleep => {
                     self.dispatch_resumes();
+                    self.wave_expire(Instant::now());
                     self.dispatch_due();
                     self.dispatch_webhook();
                     self.maybe_flush();

@@ -183,6 +183,9 @@ impl Engine {
                 let key = facts.key.clone();
                 self.put_workload(*facts);
                 self.drop_if_written(&key);
+                if let Some(f) = self.store.workload(&key).cloned() {
+                    self.wave_observed(&f);
+                }
             }
             Obs::CsiClass(key, flags) => {
                 self.csi.put_class(key.clone(), flags);
@@ -350,6 +353,7 @@ impl Engine {
             }
             ObjKey::Workload(key) => {
                 self.resumes.remove(&key);
+                self.wave_forget(&key);
                 if self.store.remove_workload(&key).is_some() {
                     self.watched_gauge(key.kind.as_str()).dec();
                 }

@@ -170,12 +170,16 @@ impl Engine {
             return;
         }
         let now = Instant::now();
-        let due: Vec<WorkloadKey> = self
+        let mut due: Vec<WorkloadKey> = self
             .pending
             .iter()
             .filter(|(k, p)| p.due <= now && !self.in_flight.contains_key(*k))
             .map(|(k, _)| k.clone())
             .collect();
+        // Higher `kube-reloader.io/rollout-priority` first (it matters when waves hold some
+        // back); then in key order, so a pass is the same whatever the map's order.
+        let priority = |k: &WorkloadKey| self.store.workload(k).map_or(0, |f| f.rules.priority());
+        due.sort_by_cached_key(|k| (std::cmp::Reverse(priority(k)), k.clone()));
         // Once the rate limit is hit, it holds for the rest of this pass: those reloads are
         // deferred without being planned (in a storm, planning each for every token wastes).
         let mut limited: Option<Instant> = None;
@@ -200,6 +204,11 @@ impl Engine {
                     .skipped(metrics::Skip::StrategyNotUpdated);
                 continue;
             };
+            // Health-gated waves first: a held reload takes no token.
+            if let Some(until) = self.wave_hold(&key, now) {
+                self.defer(key, p, until, Deferral::Wave);
+                continue;
+            }
             // Paced: the workload's minimum interval, then the global token bucket.
             let limits = timing::effective(&self.opts.limits, &facts.rules.timing);
             let last = self.last_write.get(&key).copied();
@@ -219,6 +228,7 @@ impl Engine {
             }
             let configs = p.items.iter().map(|i| i.config.clone()).collect();
             self.in_flight.insert(key.clone(), configs);
+            self.wave_started(&facts, now);
             let waited = p.first_seen.elapsed().as_secs_f64();
             self.metrics.stakater.dequeued(waited);
             self.effects.push(Effect::Write(Box::new(Dispatch {
@@ -233,6 +243,8 @@ impl Engine {
 
     pub(super) fn on_done(&mut self, done: Done) {
         self.in_flight.remove(&done.key);
+        let rolls = matches!(done.outcome, WriteOutcome::Written) && !self.opts.dry_run;
+        self.wave_written(&done.key, rolls);
         let m = &self.metrics;
         match done.outcome {
             WriteOutcome::Written if self.opts.dry_run => {

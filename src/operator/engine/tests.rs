@@ -578,3 +578,102 @@ async fn a_max_delay_shorter_than_the_global_window_is_warned() {
     advance(0.1).await;
     assert_eq!(t.due_writes().len(), 1);
 }
+
+/// `obs` (a workload) with its status saying generation `generation`, complete or failed.
+fn rolled(obs: Obs, generation: i64, complete: bool, failed: Option<&str>) -> Obs {
+    let Obs::Workload(mut f) = obs else {
+        unreachable!("a workload")
+    };
+    f.rollout.generation = generation;
+    f.rollout.complete = complete;
+    f.rollout.failed = failed.map(String::from);
+    Obs::Workload(f)
+}
+
+fn wrote(writes: &[(WorkloadKey, Vec<String>, Vec<Marker>)]) -> Vec<&str> {
+    writes.iter().map(|(k, _, _)| k.name.as_str()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn waves_roll_n_at_a_time_by_priority_and_a_failed_rollout_halts_them() {
+    let mut t = harness(&["--max-concurrent-rollouts=1"], None);
+    let first = json!({ "kube-reloader.io/rollout-priority": "5" });
+    t.start(
+        vec![config("cfg", "0")],
+        vec![
+            app("a", &["cfg"], json!({})),
+            app("b", &["cfg"], json!({})),
+            app("c", &["cfg"], first.clone()),
+        ],
+    );
+    t.live(CONFIGS, config("cfg", "1"));
+    assert_eq!(
+        wrote(&t.due_writes()),
+        ["c"],
+        "one at a time, the highest priority first"
+    );
+    t.done(WriteOutcome::Written);
+    assert!(t.due_writes().is_empty(), "held while c rolls");
+    advance(60.0).await;
+    assert!(t.due_writes().is_empty(), "still held: c has not completed");
+    t.live(WORKLOADS, rolled(app("c", &["cfg"], first), 1, true, None));
+    assert_eq!(
+        wrote(&t.due_writes()),
+        ["a"],
+        "c completed: the next, in key order"
+    );
+    t.done(WriteOutcome::Written);
+    t.live(
+        WORKLOADS,
+        rolled(app("a", &["cfg"], json!({})), 1, false, Some("deadline")),
+    );
+    let failed = t.engine.effects.iter().any(
+        |e| matches!(e, Effect::RolloutFailed(f, why) if f.key.name == "a" && why == "deadline"),
+    );
+    assert!(failed, "a RolloutFailed Warning");
+    advance(3600.0).await;
+    assert!(
+        t.due_writes().is_empty(),
+        "a failed rollout halts the waves, however long"
+    );
+    t.live(
+        WORKLOADS,
+        rolled(app("a", &["cfg"], json!({})), 1, true, None),
+    );
+    assert_eq!(
+        wrote(&t.due_writes()),
+        ["b"],
+        "it completed: the waves go on, b not dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_that_never_completes_gives_its_slot_back_at_the_timeout() {
+    let mut t = harness(
+        &["--max-concurrent-rollouts=1", "--rollout-timeout=5m"],
+        None,
+    );
+    t.start(
+        vec![config("cfg", "0")],
+        vec![app("a", &["cfg"], json!({})), app("b", &["cfg"], json!({}))],
+    );
+    t.live(CONFIGS, config("cfg", "1"));
+    assert_eq!(wrote(&t.due_writes()), ["a"]);
+    t.done(WriteOutcome::Written);
+    advance(299.0).await;
+    t.engine.wave_expire(tokio::time::Instant::now());
+    assert!(t.due_writes().is_empty());
+    advance(1.0).await;
+    t.engine.wave_expire(tokio::time::Instant::now());
+    assert_eq!(wrote(&t.due_writes()), ["b"]);
+    // A write that failed gives its slot back at once (it is retried later).
+    let mut t = harness(&["--max-concurrent-rollouts=1"], None);
+    t.start(
+        vec![config("cfg", "0")],
+        vec![app("a", &["cfg"], json!({})), app("b", &["cfg"], json!({}))],
+    );
+    t.live(CONFIGS, config("cfg", "1"));
+    assert_eq!(wrote(&t.due_writes()), ["a"]);
+    t.done(WriteOutcome::Retry { attempts: 1 });
+    assert_eq!(wrote(&t.due_writes()), ["b"]);
+}

@@ -105,6 +105,11 @@ pub struct Metrics {
     pub deferred: Family<ReasonLabels, Counter>,
     /// Skips of a used config that are likely mistakes (`decide::Suspect`).
     pub suspicious_skips: Family<ReasonLabels, Counter>,
+    /// Health-gated waves: rolling now, failed, timed out, halted.
+    pub rollouts_in_progress: Gauge,
+    pub rollouts_failed: Counter,
+    pub rollout_timeouts: Counter,
+    pub waves_halted: Gauge,
     pub pending: Gauge,
     pub watched: Family<KindLabels, Gauge>,
     pub state_writes: Family<ResultLabels, Counter>,
@@ -154,6 +159,10 @@ impl Metrics {
             coalesced: Counter::default(),
             deferred: Family::default(),
             suspicious_skips: Family::default(),
+            rollouts_in_progress: Gauge::default(),
+            rollouts_failed: Counter::default(),
+            rollout_timeouts: Counter::default(),
+            waves_halted: Gauge::default(),
             pending: Gauge::default(),
             watched: Family::default(),
             state_writes: Family::default(),
@@ -193,6 +202,26 @@ impl Metrics {
             k("suspicious_skips"),
             "Changes of a config a workload uses that a rule kept from rolling it where the rule is likely a mistake, by reason (see `kube-reloader explain`)",
             m.suspicious_skips.clone(),
+        );
+        r.register(
+            k("rollouts_in_progress"),
+            "With --max-concurrent-rollouts: workloads written whose rollout has not completed yet",
+            m.rollouts_in_progress.clone(),
+        );
+        r.register(
+            k("rollouts_failed"),
+            "With --max-concurrent-rollouts: rollouts that failed (a Deployment's progress deadline), each halting the waves until it completes",
+            m.rollouts_failed.clone(),
+        );
+        r.register(
+            k("rollout_timeouts"),
+            "With --max-concurrent-rollouts: rollouts that held their slot for --rollout-timeout; the waves go on",
+            m.rollout_timeouts.clone(),
+        );
+        r.register(
+            k("waves_halted"),
+            "1 while a failed rollout holds the waves",
+            m.waves_halted.clone(),
         );
         r.register(
             k("pending_reloads"),

@@ -41,6 +41,9 @@ pub const COALESCE_WINDOW: &str = "kube-reloader.io/coalesce-window";
 pub const COALESCE_MAX_DELAY: &str = "kube-reloader.io/coalesce-max-delay";
 pub const MIN_RELOAD_INTERVAL: &str = "kube-reloader.io/min-reload-interval";
 
+/// Ours, on the workload (with `--max-concurrent-rollouts`): an integer; higher rolls first.
+pub const ROLLOUT_PRIORITY: &str = "kube-reloader.io/rollout-priority";
+
 impl Default for AnnotationKeys {
     fn default() -> Self {
         AnnotationKeys {
@@ -344,9 +347,19 @@ pub struct WorkloadRules {
     pub cronjob_strategy: Option<CronJobStrategy>,
     /// Per-workload coalescing and pacing, read from workload metadata only.
     pub timing: Timing,
+    /// `kube-reloader.io/rollout-priority`; `Err` holds the bad value (then 0).
+    pub rollout_priority: Option<Result<i32, String>>,
 }
 
 impl WorkloadRules {
+    /// The wave priority: higher rolls first; absent or invalid is 0.
+    pub fn priority(&self) -> i32 {
+        self.rollout_priority
+            .clone()
+            .and_then(Result::ok)
+            .unwrap_or(0)
+    }
+
     pub fn parse(
         keys: &AnnotationKeys,
         metadata: Option<&BTreeMap<String, String>>,
@@ -358,6 +371,8 @@ impl WorkloadRules {
             template: RuleSource::default(),
             pause_period: duration(get(&keys.pause_period)),
             timing: Timing::parse(metadata),
+            rollout_priority: get(ROLLOUT_PRIORITY)
+                .map(|v| v.trim().parse().map_err(|_| v.clone())),
             rollout_strategy: match get(&keys.rollout_strategy).map(String::as_str) {
                 Some("restart") => RolloutStrategy::Restart,
                 _ => RolloutStrategy::Rollout,
@@ -418,6 +433,12 @@ impl WorkloadRules {
             out.push(invalid_duration(bad, &keys.pause_period));
         }
         out.extend(self.timing.problems());
+        if let Some(Err(bad)) = &self.rollout_priority {
+            out.push(format!(
+                "invalid integer {:?} in annotation {ROLLOUT_PRIORITY}; priority 0 is used",
+                truncate(bad)
+            ));
+        }
         out
     }
 }

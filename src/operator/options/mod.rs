@@ -56,6 +56,8 @@ pub struct Options {
     pub argo_rollouts: bool,
     pub alert: Option<AlertConfig>,
     pub limits: Limits,
+    /// `--max-concurrent-rollouts` (none when 0).
+    pub waves: Option<WaveLimits>,
     /// `--live-engine-stall`, `--live-watch-broken`.
     pub liveness: LiveLimits,
     pub metrics_by_namespace: bool,
@@ -80,6 +82,15 @@ pub struct Limits {
     pub reload_rate: f64,
     pub reload_burst: u32,
     pub min_reload_interval: Duration,
+}
+
+/// Health-gated waves.
+#[derive(Clone, Debug)]
+pub struct WaveLimits {
+    /// Workloads rolling at once.
+    pub max: usize,
+    /// How long one rollout may hold its slot.
+    pub timeout: Duration,
 }
 
 /// A start-up error that names the flag and what it accepts.
@@ -275,6 +286,10 @@ impl Options {
                 min_reload_interval: a.min_reload_interval,
             },
             liveness,
+            waves: (a.max_concurrent_rollouts > 0).then_some(WaveLimits {
+                max: a.max_concurrent_rollouts as usize,
+                timeout: a.rollout_timeout,
+            }),
             metrics_by_namespace: a.metrics_count_by_namespace == "enabled",
             state_namespace: (!a.state_namespace.is_empty()).then(|| a.state_namespace.clone()),
             pod_name: (!a.pod_name.is_empty()).then(|| a.pod_name.clone()),
