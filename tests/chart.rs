@@ -74,6 +74,24 @@ fn rendered_rbac_and_arguments_follow_the_values() {
         assert!(dep.contains(arg), "{arg}");
     }
 
+    // The eviction strategy's RBAC, only when asked for.
+    let cr = doc(
+        &render(&["reloader.podEvictions=true"]),
+        "ClusterRole",
+        None,
+    )
+    .unwrap()
+    .clone();
+    assert!(
+        cr.contains("pods/eviction") && cr.contains("resources: [pods]"),
+        "{cr}"
+    );
+    assert!(
+        !doc(&render(&[]), "ClusterRole", None)
+            .unwrap()
+            .contains("pods/eviction")
+    );
+
     // Waves: both flags only when on.
     let docs = render(&["reloader.waves.maxConcurrent=3"]);
     let dep = doc(&docs, "Deployment", None).unwrap();

@@ -166,6 +166,8 @@ mod tests {
             problems: vec![],
             policy_selected: false,
             rollout: Default::default(),
+            pod_selector: None,
+            evicted_for: None,
         }
     }
 

@@ -81,6 +81,9 @@ pub enum Marker {
     },
     /// Set the `last-reloaded-from` annotation to this JSON.
     Annotation(String),
+    /// The eviction strategy's record (`kube-reloader.io/evicted-for`): written on the
+    /// workload's metadata, never on its template.
+    Evict(String),
 }
 
 impl Marker {
@@ -121,6 +124,7 @@ pub fn template_patch(markers: &[Marker], order: &[String]) -> Value {
                 }
             }
             Marker::Annotation(v) => annotation = Some(v.clone()),
+            Marker::Evict(_) => {}
         }
     }
     let mut template = serde_json::Map::new();
@@ -197,6 +201,7 @@ pub fn apply_markers_json(template: &mut Value, markers: &[Marker]) {
                     }
                 }
             }
+            Marker::Evict(_) => {}
         }
     }
 }

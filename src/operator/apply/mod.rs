@@ -16,7 +16,7 @@ use kube::api::PostParams;
 
 use crate::operator::{
     apply::{
-        markers::{apply_markers_json, template_patch},
+        markers::{Marker, apply_markers_json, template_patch},
         plan::Write,
     },
     metrics::Metrics,
@@ -29,6 +29,7 @@ use crate::operator::{
     options::Options,
 };
 
+mod evict;
 pub(crate) mod job_records;
 mod jobs;
 pub mod markers;
@@ -43,6 +44,8 @@ enum Failed {
     Gone,
     /// Anything else: retried.
     Api(kube::Error),
+    /// Evicted pods' replacements did not become Ready in time: retried.
+    Stalled,
 }
 
 impl From<kube::Error> for Failed {
@@ -374,7 +377,25 @@ impl Applier {
             tracing::info!(workload = %facts.key, configs = ?names, "dry run: would reload");
             return WriteOutcome::Written;
         }
+        let evict_record = write.markers.iter().find_map(|m| match m {
+            Marker::Evict(r) => Some(r.clone()),
+            _ => None,
+        });
+        if facts.rules.evict && write.markers.is_empty() {
+            // Resuming evictions an earlier run started: no new record, no Event.
+            let record = evict::EvictRecord::parse(facts.evicted_for.as_deref());
+            return match self.evict_pods(facts, &record).await {
+                Ok(()) | Err(Failed::Gone) => WriteOutcome::NothingToDo,
+                Err(_) => WriteOutcome::Retry {
+                    attempts: attempts + 1,
+                },
+            };
+        }
         let result = match facts.key.kind {
+            _ if evict_record.is_some() => {
+                self.evict_for(facts, evict_record.as_deref().unwrap_or_default())
+                    .await
+            }
             WorkloadKind::CronJob
                 if facts.rules.cronjob_strategy != Some(CronJobStrategy::Patch) =>
             {
@@ -431,6 +452,12 @@ impl Applier {
             Err(Failed::Gone) => {
                 tracing::info!(workload = %facts.key, "workload gone before its reload; skipped");
                 WriteOutcome::Gone
+            }
+            Err(Failed::Stalled) => {
+                tracing::warn!(workload = %facts.key, attempt = attempts + 1, "evicted pods not replaced in time; will retry");
+                WriteOutcome::Retry {
+                    attempts: attempts + 1,
+                }
             }
             Err(Failed::Api(e)) => {
                 tracing::warn!(workload = %facts.key, error = %e, attempt = attempts + 1, "reload failed; will retry");

@@ -2,7 +2,10 @@
 //! Markers already in place are left out, so replays, retries and restarts write nothing.
 
 use crate::operator::{
-    apply::markers::{Marker, ReloadSource, ReloadStrategy, env_var_name},
+    apply::{
+        evict::EvictRecord,
+        markers::{Marker, ReloadSource, ReloadStrategy, env_var_name},
+    },
     decide::{Reason, target_container},
     model::{facts::WorkloadFacts, hash::ConfigHash, kinds::ConfigKey},
 };
@@ -43,6 +46,8 @@ pub fn plan(
     // order), written if any change is not yet recorded, even when the last one is.
     let mut last_source: Option<(ReloadSource, &ConfigKey)> = None;
     let mut unrecorded = false;
+    // The eviction strategy: one record of every config's hash on the workload itself.
+    let mut evicted = EvictRecord::parse(facts.evicted_for.as_deref());
     for item in items {
         let key = &item.config;
         let Some(container) = target_container(&facts.refs, key.kind, &key.name, item.reason)
@@ -58,6 +63,15 @@ pub fn plan(
             None if item.deleted => None,
             None => continue, // deleted since; a delete item covers it if wanted
         };
+        if facts.rules.evict {
+            let h = hash.unwrap_or_else(delete_marker_hash).to_string();
+            let kind = key.kind.stakater_type();
+            if !evicted.has(kind, &key.name, &h) {
+                evicted.set(kind, &key.name, &h);
+                write.configs.push(key.clone());
+            }
+            continue;
+        }
         match strategy {
             ReloadStrategy::EnvVars => {
                 let var = env_var_name(key.kind, &key.name);
@@ -91,6 +105,13 @@ pub fn plan(
             }
         }
         write.configs.push(key.clone());
+    }
+    if facts.rules.evict && !write.configs.is_empty() {
+        evicted.since = k8s_openapi::jiff::Timestamp::from_second(now_unix)
+            .unwrap_or_default()
+            .to_string();
+        let record = serde_json::to_string(&evicted).expect("a record serializes");
+        write.markers.push(Marker::Evict(record));
     }
     if let Some((source, key)) = last_source.filter(|_| unrecorded) {
         write.markers.push(Marker::annotation(&source));
@@ -150,6 +171,8 @@ mod tests {
             problems: vec![],
             policy_selected: false,
             rollout: Default::default(),
+            pod_selector: None,
+            evicted_for: None,
         }
     }
 
@@ -321,5 +344,33 @@ mod tests {
             panic!()
         };
         assert!(json.contains(&delete_marker_hash().to_string()));
+    }
+
+    #[test]
+    fn the_eviction_strategy_records_every_hash_on_the_workload_and_touches_no_template() {
+        let mut f = facts(&[]);
+        f.rules.evict = true;
+        let h = ConfigHash::empty();
+        let items = [item("used", Reason::Auto, false)];
+        let w = plan(
+            ReloadStrategy::EnvVars,
+            &f,
+            &items,
+            |_| Some(h),
+            1_700_000_000,
+        )
+        .unwrap();
+        let [Marker::Evict(record)] = &w.markers[..] else {
+            panic!("one record, no template marker: {:?}", w.markers)
+        };
+        let r = EvictRecord::parse(Some(record));
+        assert!(r.has("CONFIGMAP", "used", &h.to_string()));
+        assert_eq!(r.since, "2023-11-14T22:13:20Z");
+        f.evicted_for = Some(record.clone());
+        assert_eq!(
+            plan(ReloadStrategy::Annotations, &f, &items, |_| Some(h), 0),
+            None,
+            "recorded: nothing to do, whatever the strategy flag"
+        );
     }
 }

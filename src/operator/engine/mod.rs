@@ -219,6 +219,7 @@ impl Engine {
                     self.on_leadership(leader);
                     if leader && self.ready.borrow().warm {
                         self.warn_all_invalid();
+                        self.resume_evictions();
                     }
                 }
                 _ = heartbeat.tick() => {}
@@ -329,6 +330,7 @@ impl Engine {
         );
         self.ready.send_modify(|r| r.warm = true);
         self.warn_all_invalid();
+        self.resume_evictions();
         self.catch_up();
         if self.opts.sync_after_restart && self.opts.reload_on_create {
             self.sync_after_restart();

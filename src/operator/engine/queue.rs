@@ -3,7 +3,7 @@
 //! out as writes, at most one in flight per workload; outcomes come back, and failures are
 //! retried with backoff, never dropped. Pause-period resumes too.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
@@ -89,6 +89,34 @@ impl Engine {
             }
             p.items.retain(|i| i.config != item.config);
             p.items.push(item);
+        }
+    }
+
+    /// Evictions an earlier run (or leader) started and may not have finished: each
+    /// workload with a record evicts its pods older than it (a LIST when none is left).
+    /// One write per workload still: it counts as in flight.
+    pub(super) fn resume_evictions(&mut self) {
+        if !self.is_leader() || self.opts.dry_run {
+            return;
+        }
+        let started: Vec<Arc<WorkloadFacts>> = (self.store.workloads())
+            .filter(|f| f.rules.evict && f.evicted_for.is_some())
+            .filter(|f| !self.in_flight.contains_key(&f.key))
+            .cloned()
+            .collect();
+        for facts in started {
+            self.in_flight.insert(facts.key.clone(), Vec::new());
+            let write = plan::Write {
+                markers: Vec::new(),
+                configs: Vec::new(),
+            };
+            self.effects.push(Effect::Write(Box::new(Dispatch {
+                facts,
+                write,
+                items: Vec::new(),
+                attempts: 0,
+                first_seen: Instant::now(),
+            })));
         }
     }
 

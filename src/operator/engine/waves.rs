@@ -56,7 +56,8 @@ impl Engine {
         };
         let rolling = Rolling {
             before: facts.rollout.generation,
-            tracked: facts.rollout.tracked,
+            // An eviction write waits for the replacements itself; the generation stays.
+            tracked: facts.rollout.tracked && !facts.rules.evict,
             written: false,
             deadline: now + limits.timeout,
         };

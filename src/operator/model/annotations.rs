@@ -41,6 +41,13 @@ pub const COALESCE_WINDOW: &str = "kube-reloader.io/coalesce-window";
 pub const COALESCE_MAX_DELAY: &str = "kube-reloader.io/coalesce-max-delay";
 pub const MIN_RELOAD_INTERVAL: &str = "kube-reloader.io/min-reload-interval";
 
+/// Ours, on the workload: `evict` rolls it by evicting its pods, its template untouched.
+pub const RELOAD_STRATEGY: &str = "kube-reloader.io/reload-strategy";
+/// Ours, with `reload-strategy: evict`: how many pods may be not Ready at once (default 1).
+pub const EVICT_MAX_UNAVAILABLE: &str = "kube-reloader.io/evict-max-unavailable";
+/// Ours, written on the workload by the eviction strategy: what was rolled, since when.
+pub const EVICTED_FOR: &str = "kube-reloader.io/evicted-for";
+
 /// Ours, on the workload (with `--max-concurrent-rollouts`): an integer; higher rolls first.
 pub const ROLLOUT_PRIORITY: &str = "kube-reloader.io/rollout-priority";
 
@@ -347,11 +354,23 @@ pub struct WorkloadRules {
     pub cronjob_strategy: Option<CronJobStrategy>,
     /// Per-workload coalescing and pacing, read from workload metadata only.
     pub timing: Timing,
+    /// `kube-reloader.io/reload-strategy: evict`.
+    pub evict: bool,
+    /// `kube-reloader.io/evict-max-unavailable`; `Err` holds the bad value (then 1).
+    pub evict_max_unavailable: Option<Result<usize, String>>,
     /// `kube-reloader.io/rollout-priority`; `Err` holds the bad value (then 0).
     pub rollout_priority: Option<Result<i32, String>>,
 }
 
 impl WorkloadRules {
+    /// With the eviction strategy: pods not Ready at once; absent or invalid is 1.
+    pub fn evict_max_unavailable(&self) -> usize {
+        self.evict_max_unavailable
+            .clone()
+            .and_then(Result::ok)
+            .unwrap_or(1)
+    }
+
     /// The wave priority: higher rolls first; absent or invalid is 0.
     pub fn priority(&self) -> i32 {
         self.rollout_priority
@@ -373,6 +392,12 @@ impl WorkloadRules {
             timing: Timing::parse(metadata),
             rollout_priority: get(ROLLOUT_PRIORITY)
                 .map(|v| v.trim().parse().map_err(|_| v.clone())),
+            evict: get(RELOAD_STRATEGY).is_some_and(|v| v.trim() == "evict"),
+            evict_max_unavailable: get(EVICT_MAX_UNAVAILABLE).map(|v| {
+                (v.trim().parse::<usize>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| v.clone())
+            }),
             rollout_strategy: match get(&keys.rollout_strategy).map(String::as_str) {
                 Some("restart") => RolloutStrategy::Restart,
                 _ => RolloutStrategy::Rollout,
@@ -433,6 +458,12 @@ impl WorkloadRules {
             out.push(invalid_duration(bad, &keys.pause_period));
         }
         out.extend(self.timing.problems());
+        if let Some(Err(bad)) = &self.evict_max_unavailable {
+            out.push(format!(
+                "invalid count {:?} in annotation {EVICT_MAX_UNAVAILABLE} (a whole number of at least 1); 1 is used",
+                truncate(bad)
+            ));
+        }
         if let Some(Err(bad)) = &self.rollout_priority {
             out.push(format!(
                 "invalid integer {:?} in annotation {ROLLOUT_PRIORITY}; priority 0 is used",

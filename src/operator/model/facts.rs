@@ -14,7 +14,7 @@ use k8s_openapi::{
 use kube::core::DynamicObject;
 
 use crate::operator::model::{
-    annotations::{AnnotationKeys, LAST_RELOADED_FROM, NAMESPACE_AUTO, WorkloadRules},
+    annotations::{AnnotationKeys, EVICTED_FOR, LAST_RELOADED_FROM, NAMESPACE_AUTO, WorkloadRules},
     hash::ConfigHash,
     kinds::{ConfigKind, WorkloadKey, WorkloadKind},
     references::{PodRefs, pod_refs},
@@ -94,6 +94,10 @@ pub struct WorkloadFacts {
     /// Its labels match `--workload-selector`: auto unless it sets auto itself.
     pub policy_selected: bool,
     pub rollout: RolloutState,
+    /// Its pods' label selector (for the eviction strategy).
+    pub pod_selector: Option<String>,
+    /// `kube-reloader.io/evicted-for`: what the eviction strategy last rolled.
+    pub evicted_for: Option<String>,
 }
 
 impl WorkloadFacts {
@@ -178,6 +182,12 @@ pub fn from_parts(
             generation: meta.generation.unwrap_or(0),
             ..Default::default()
         },
+        pod_selector: None,
+        evicted_for: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(EVICTED_FOR))
+            .cloned(),
     })
 }
 
@@ -203,6 +213,7 @@ pub fn deployment(keys: &AnnotationKeys, d: &Deployment) -> Option<WorkloadFacts
     let mut f = from_parts(keys, WorkloadKind::Deployment, &d.metadata, t, false)?;
     f.paused = d.spec.paused.unwrap_or(false);
     f.rollout = rollout::deployment(d);
+    f.pod_selector = Some(selector_string(&d.spec.selector));
     Some(f)
 }
 
@@ -210,6 +221,7 @@ pub fn statefulset(keys: &AnnotationKeys, s: &StatefulSet) -> Option<WorkloadFac
     let t = Some(&s.spec.template);
     let mut f = from_parts(keys, WorkloadKind::StatefulSet, &s.metadata, t, false)?;
     f.rollout = rollout::statefulset(s);
+    f.pod_selector = Some(selector_string(&s.spec.selector));
     Some(f)
 }
 
@@ -217,6 +229,7 @@ pub fn daemonset(keys: &AnnotationKeys, d: &DaemonSet) -> Option<WorkloadFacts> 
     let t = Some(&d.spec.template);
     let mut f = from_parts(keys, WorkloadKind::DaemonSet, &d.metadata, t, false)?;
     f.rollout = rollout::daemonset(d);
+    f.pod_selector = Some(selector_string(&d.spec.selector));
     Some(f)
 }
 
@@ -244,7 +257,32 @@ pub fn dynamic(
     r: &DynamicObject,
 ) -> Option<WorkloadFacts> {
     let template = dynamic_template(kind, r);
-    from_parts(keys, kind, &r.metadata, template.as_ref(), false)
+    let mut f = from_parts(keys, kind, &r.metadata, template.as_ref(), false)?;
+    // Most kinds with pods keep their selector at spec.selector, as the built-in ones do.
+    let selector = r.data.pointer("/spec/selector").cloned();
+    f.pod_selector = selector
+        .and_then(|s| serde_json::from_value(s).ok())
+        .map(|s| selector_string(&s));
+    Some(f)
+}
+
+/// `matchLabels` and `matchExpressions` as a selector string for a LIST.
+pub fn selector_string(
+    s: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> String {
+    let mut parts: Vec<String> = (s.match_labels.iter().flatten())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in s.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        parts.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            _ => format!("!{}", e.key),
+        });
+    }
+    parts.join(",")
 }
 
 /// The pod template of a dynamic object, at its kind's path.
