@@ -1,0 +1,180 @@
+//! `collect`: every ConfigMap/Secret carrying a label, in one or more namespaces (or all),
+//! written into a folder as plain files, one per key, and removed when the object goes or
+//! loses the label; the app is told after each change (a script, then the reload action).
+//! This is kiwigrid k8s-sidecar's model, which the env mapping (`env.rs`) selects.
+
+mod fsops;
+mod place;
+mod plan;
+mod script;
+mod settings;
+mod source;
+mod state;
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::{
+    Fail, RunError,
+    args::CollectArgs,
+    debounce::{self, sleep_until},
+    files::WriteError,
+    metrics::InPodMetrics,
+    objref,
+    reload::{Reloader, Retry},
+    spec, start,
+};
+use plan::Op;
+use state::{Changes, State};
+
+pub async fn collect(a: CollectArgs) -> Result<(), Fail> {
+    for w in &a.env_warnings {
+        tracing::warn!("{w}");
+    }
+    let s = settings::settings(&a, objref::default_namespace(None))?;
+    let action = spec::action(&a.reload)?;
+    let metrics = if a.once {
+        InPodMetrics::new("collect", 0)
+    } else {
+        start::serve_metrics("collect", &a.looping).await?
+    };
+    let client = crate::shared::kube::client()
+        .await
+        .map_err(RunError::from)?;
+    let (tx, mut rx) = mpsc::channel(64);
+    let modes = (a.file_mode, a.secret_file_mode);
+    source::spawn(&client, &s.streams, &s.selector, modes, tx);
+    let watches: Vec<String> = s.streams.iter().map(ToString::to_string).collect();
+    tracing::info!(label = %s.selector, ?watches, dir = %a.dir.display(), action = ?action, once = a.once, "collect started");
+    let mut state = State::new(s.naming, s.streams.len());
+
+    if a.once {
+        let deadline = tokio::time::Instant::now() + a.wait;
+        while !state.complete() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(msg)) => {
+                    state.apply(msg);
+                }
+                Ok(None) => return Err(RunError::WatchesStopped.into()),
+                Err(_) => {
+                    let pending = state
+                        .pending()
+                        .into_iter()
+                        .map(|(i, e)| match e {
+                            Some(e) => format!("{} (last error: {e})", watches[i]),
+                            None => watches[i].clone(),
+                        })
+                        .collect();
+                    return Err(RunError::ListTimedOut {
+                        wait: a.wait,
+                        pending,
+                    }
+                    .into());
+                }
+            }
+        }
+        let (c, error) = sync(&mut state);
+        tracing::info!(?c, "collected once");
+        return error.map_or(Ok(()), |e| Err(RunError::Write(e).into()));
+    }
+
+    let reloader = Reloader { action, metrics };
+    let mut debounce = start::debounce(&a.looping);
+    let mut stop = std::pin::pin!(super::terminated());
+    let mut first = true;
+    let mut retry: Retry = None;
+    let mut write_failures = 0;
+    loop {
+        let (due, retry_at) = (debounce.due(), retry.map(|(at, _)| at));
+        let reload_from = tokio::select! {
+            () = &mut stop => break,
+            msg = rx.recv() => {
+                let changed = state.apply(msg.ok_or(RunError::WatchesStopped)?);
+                if state.complete() && first {
+                    debounce.force(Instant::now());
+                } else if state.complete() && changed {
+                    debounce.changed(Instant::now());
+                }
+                continue;
+            }
+            () = sleep_until(due) => {
+                debounce.clear();
+                let (c, error) = sync(&mut state);
+                let reload = c.reload(first);
+                first = false;
+                if c.any() {
+                    reloader.metrics.written();
+                }
+                reloader.metrics.set_ready();
+                if error.is_some() {
+                    // Counted with reload failures: the app is not getting its config.
+                    reloader.metrics.reload_failed();
+                    debounce.force(Instant::now() + debounce::retry_delay(write_failures));
+                    write_failures += 1;
+                } else {
+                    write_failures = 0;
+                }
+                if !reload {
+                    continue;
+                }
+                None
+            }
+            () = sleep_until(retry_at) => retry,
+        };
+        // A reload may spend its retries' time; stopping does not wait for it.
+        let tell = async {
+            if reload_from.is_none()
+                && let Some(path) = &a.script
+            {
+                script::run(path).await;
+            }
+            reloader.attempt(reload_from).await
+        };
+        tokio::select! {
+            () = &mut stop => break,
+            r = tell => retry = r,
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Brings the files up to date; a file that cannot be written is logged and tried again at
+/// the next sync. Returns what changed and the first error.
+fn sync(state: &mut State) -> (Changes, Option<WriteError>) {
+    let (ops, collisions) = state.plan();
+    for c in collisions {
+        tracing::warn!(path = %c.path.display(), written = %c.written, dropped = %c.dropped, "two objects have this file; the first is written (UNIQUE_FILENAMES / --unique-filenames avoids this)");
+    }
+    let mut changes = Changes::default();
+    let mut first_error = None;
+    for op in ops {
+        let outcome = match op {
+            Op::Write(path, file) => fsops::write(&path, &file).map(|o| {
+                match o {
+                    fsops::Outcome::Created => changes.created += 1,
+                    fsops::Outcome::Updated => changes.updated += 1,
+                    fsops::Outcome::Unchanged => {}
+                }
+                if o != fsops::Outcome::Unchanged {
+                    tracing::info!(path = %path.display(), "file written");
+                }
+                state.written.insert(path, file);
+            }),
+            Op::Remove(path) => fsops::remove(&path).map(|existed| {
+                if existed {
+                    changes.removed += 1;
+                    tracing::info!(path = %path.display(), "file removed");
+                }
+                state.written.remove(&path);
+            }),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "cannot write the file; retrying");
+            changes.failed += 1;
+            first_error.get_or_insert(e);
+        }
+    }
+    (changes, first_error)
+}
