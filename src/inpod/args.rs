@@ -279,6 +279,11 @@ pub struct CollectArgs {
     #[arg(long = "env-warning", hide = true)]
     pub env_warnings: Vec<String>,
 
+    /// A taken --http-addr serves nothing (with a warning) rather than failing: k8s-sidecar
+    /// containers of one pod all default to port 8080, and only the first gets it.
+    #[arg(long, hide = true)]
+    pub http_addr_taken_ok: bool,
+
     #[command(flatten)]
     pub reload: ReloadArgs,
     #[command(flatten)]

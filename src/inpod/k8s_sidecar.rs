@@ -188,8 +188,11 @@ pub fn args(
     if var("LOG_TZ").is_some_and(|tz| tz.trim().eq_ignore_ascii_case("LOCAL")) {
         warnings.push("LOG_TZ=LOCAL: log times are UTC".into());
     }
-    let port = var("HEALTH_PORT").unwrap_or_else(|| "8080".into());
-    args.push(format!("--http-addr=:{}", port.trim()));
+    match var("HEALTH_PORT") {
+        Some(port) => args.push(format!("--http-addr=:{}", port.trim())),
+        // k8s-sidecar's default, which its containers of one pod share: the first gets it.
+        None => args.extend(["--http-addr=:8080".into(), "--http-addr-taken-ok".into()]),
+    }
     for (name, why) in IGNORED {
         if var(name).is_some() {
             warnings.push(format!("{name} is ignored: {why}"));
@@ -230,6 +233,7 @@ mod tests {
                 "--log-level=info",
                 "--log-format=json",
                 "--http-addr=:8080",
+                "--http-addr-taken-ok",
             ]
         );
     }

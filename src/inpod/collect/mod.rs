@@ -23,7 +23,7 @@ use super::{
     metrics::InPodMetrics,
     objref,
     reload::{Reloader, Retry},
-    spec, start,
+    server, spec, start,
 };
 use plan::Op;
 use state::{Changes, State};
@@ -34,11 +34,18 @@ pub async fn collect(a: CollectArgs) -> Result<(), Fail> {
     }
     let s = settings::settings(&a, objref::default_namespace(None))?;
     let action = spec::action(&a.reload)?;
-    let metrics = if a.once {
-        InPodMetrics::new("collect", 0)
-    } else {
-        start::serve_metrics("collect", &a.looping).await?
-    };
+    let metrics = InPodMetrics::new("collect", a.looping.failure_threshold);
+    if !a.once {
+        match server::bind(&a.looping.http_addr).await {
+            Ok(listener) => {
+                tokio::spawn(server::serve(listener, metrics.clone()));
+            }
+            Err(e) if a.http_addr_taken_ok => {
+                tracing::warn!(error = %e, "not serving /healthz, /ready and /metrics: the port is taken (another k8s-sidecar container of this pod?); give each its own HEALTH_PORT");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let client = crate::shared::kube::client()
         .await
         .map_err(RunError::from)?;
