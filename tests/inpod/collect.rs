@@ -258,3 +258,33 @@ async fn changes_made_while_the_watch_is_cut_are_not_lost() {
     })
     .await;
 }
+
+/// The Grafana chart runs several k8s-sidecar containers in one pod, all on port 8080 by
+/// default: the one finding the port taken still collects, serving no health endpoints.
+#[tokio::test]
+async fn a_taken_default_health_port_does_not_stop_collecting() {
+    let ns = TestNs::new("inpod-collect-port").await;
+    ns.create::<ConfigMap>(dashboard("dash", "a.json", "1"))
+        .await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tmpdir("collect-port");
+    let args: Vec<String> = vec![
+        "collect".into(),
+        "--label=grafana_dashboard".into(),
+        format!("--namespace={}", ns.name),
+        format!("--dir={}", dir.display()),
+        format!("--http-addr={}", taken.local_addr().unwrap()),
+        "--http-addr-taken-ok".into(),
+    ];
+    let mut p = Binary::in_pod(&args, &[], None);
+    until("a.json collected", || {
+        read(&dir.join("a.json")).as_deref() == Some("1")
+    })
+    .await;
+    assert!(p.log().contains("the port is taken"), "{}", p.log());
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "still running:\n{}",
+        p.log()
+    );
+}

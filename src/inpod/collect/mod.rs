@@ -53,8 +53,8 @@ pub async fn collect(a: CollectArgs) -> Result<(), Fail> {
     let modes = (a.file_mode, a.secret_file_mode);
     source::spawn(&client, &s.streams, &s.selector, modes, tx);
     let watches: Vec<String> = s.streams.iter().map(ToString::to_string).collect();
-    tracing::info!(label = %s.selector, ?watches, dir = %a.dir.display(), action = ?action, once = a.once, "collect started");
-    let mut state = State::new(s.naming, s.streams.len());
+    tracing::info!(label = %s.selector, watches = ?watches, dir = %a.dir.display(), action = ?action, once = a.once, "collect started");
+    let mut state = State::new(s.naming, watches);
 
     if a.once {
         let deadline = tokio::time::Instant::now() + a.wait;
@@ -65,14 +65,7 @@ pub async fn collect(a: CollectArgs) -> Result<(), Fail> {
                 }
                 Ok(None) => return Err(RunError::WatchesStopped.into()),
                 Err(_) => {
-                    let pending = state
-                        .pending()
-                        .into_iter()
-                        .map(|(i, e)| match e {
-                            Some(e) => format!("{} (last error: {e})", watches[i]),
-                            None => watches[i].clone(),
-                        })
-                        .collect();
+                    let pending = state.pending();
                     return Err(RunError::ListTimedOut {
                         wait: a.wait,
                         pending,

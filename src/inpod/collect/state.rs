@@ -12,6 +12,8 @@ use super::{
 
 pub struct State {
     naming: Naming,
+    /// Each watch as logs name it (`configmaps in NS`).
+    names: Vec<String>,
     /// Per watch: its objects as of its last list and the events since.
     objects: Vec<BTreeMap<ObjectRef, Placed>>,
     listed: Vec<bool>,
@@ -21,9 +23,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(naming: Naming, streams: usize) -> Self {
+    pub fn new(naming: Naming, names: Vec<String>) -> Self {
+        let streams = names.len();
         State {
             naming,
+            names,
             objects: vec![BTreeMap::new(); streams],
             listed: vec![false; streams],
             last_error: vec![None; streams],
@@ -37,10 +41,13 @@ impl State {
     }
 
     /// The watches that have not listed yet, with their last error.
-    pub fn pending(&self) -> Vec<(usize, Option<String>)> {
+    pub fn pending(&self) -> Vec<String> {
         (0..self.listed.len())
             .filter(|i| !self.listed[*i])
-            .map(|i| (i, self.last_error[i].clone()))
+            .map(|i| match &self.last_error[i] {
+                Some(e) => format!("{} (last error: {e})", self.names[i]),
+                None => self.names[i].clone(),
+            })
             .collect()
     }
 
@@ -84,7 +91,7 @@ impl State {
                 self.objects[stream].remove(&object).is_some()
             }
             Msg::Error { stream, error } => {
-                tracing::warn!(stream, %error, "watch failed; retrying");
+                tracing::warn!(watch = %self.names[stream], %error, "watch failed; retrying");
                 self.last_error[stream] = Some(error);
                 false
             }
@@ -137,7 +144,10 @@ mod tests {
             annotation: "dir".into(),
             unique: false,
         };
-        State::new(naming, 2)
+        State::new(
+            naming,
+            vec!["configmaps in ns".into(), "secrets in ns".into()],
+        )
     }
 
     fn obj(name: &str) -> ObjectRef {
@@ -262,7 +272,7 @@ mod tests {
             error: "forbidden".into(),
         };
         assert!(!s.apply(err));
-        assert_eq!(s.pending(), [(1, Some("forbidden".into()))]);
+        assert_eq!(s.pending(), ["secrets in ns (last error: forbidden)"]);
     }
 
     #[test]
