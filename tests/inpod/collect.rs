@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::{
     common::{read, tmpdir},
-    support::{Binary, CutProxy, Receiver, TestNs, WAIT, free_addr, until},
+    support::{Binary, CutProxy, OwnPlane, Receiver, TestNs, WAIT, free_addr, until},
 };
 
 fn dashboard(name: &str, key: &str, value: &str) -> serde_json::Value {
@@ -285,6 +285,51 @@ async fn a_taken_default_health_port_does_not_stop_collecting() {
     assert!(
         p.child.try_wait().unwrap().is_none(),
         "still running:\n{}",
+        p.log()
+    );
+}
+
+/// A resumed watch answered 410 Gone (etcd compacted past it, the API server restarted
+/// with an empty watch cache) lists again; the list's difference removes the files of an
+/// object deleted meanwhile and rewrites a changed one. On a plane of its own, since the
+/// API server restarts.
+#[tokio::test]
+async fn a_relist_after_410_gone_removes_what_vanished_meanwhile() {
+    let plane = OwnPlane::start("collect-410").await;
+    let ns = TestNs::on(&plane.kubeconfig, "collect-410").await;
+    ns.create::<ConfigMap>(dashboard("a", "a.json", "1")).await;
+    ns.create::<ConfigMap>(dashboard("b", "b.json", "1")).await;
+    let proxy = CutProxy::to(&plane.kubeconfig).await;
+    let kubeconfig = proxy.kubeconfig();
+    let dir = tmpdir("collect-410");
+    let folder = dir.display().to_string();
+    let env = [
+        ("LABEL", "grafana_dashboard"),
+        ("FOLDER", folder.as_str()),
+        ("NAMESPACE", ns.name.as_str()),
+    ];
+    let mut p = k8s_sidecar(&env, Some(&kubeconfig));
+    p.ready().await;
+    assert_eq!(read(&dir.join("a.json")).as_deref(), Some("1"));
+
+    proxy.cut();
+    ns.api::<ConfigMap>()
+        .delete("a", &DeleteParams::default())
+        .await
+        .unwrap();
+    ns.merge_patch::<ConfigMap>("b", json!({ "data": { "b.json": "2" } }))
+        .await;
+    plane.compact_etcd().await;
+    plane.stop_api_server().await;
+    plane.start_api_server().await;
+    proxy.restore();
+    until("the relist's difference applied", || {
+        !dir.join("a.json").exists() && read(&dir.join("b.json")).as_deref() == Some("2")
+    })
+    .await;
+    assert!(
+        p.log().contains("watch expired (410 Gone); listing again"),
+        "the watch never got 410 Gone:\n{}",
         p.log()
     );
 }

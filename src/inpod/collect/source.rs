@@ -76,18 +76,23 @@ pub fn spawn(
 ) {
     let (cm_mode, secret_mode) = modes;
     for (idx, s) in streams.iter().enumerate() {
-        let cfg = watcher::Config::default().labels(selector);
+        let w = Watch {
+            cfg: watcher::Config::default().labels(selector),
+            stream: idx,
+            name: s.to_string(),
+            kind: s.kind,
+        };
         let tx = tx.clone();
         match s.kind {
             Kind::ConfigMap => {
                 let api = api::<ConfigMap>(client, s.namespace.as_deref());
                 let to_files = move |cm: &ConfigMap| files::of_configmap(cm, cm_mode);
-                tokio::spawn(run(api, cfg, idx, Kind::ConfigMap, to_files, tx));
+                tokio::spawn(run(api, w, to_files, tx));
             }
             Kind::Secret => {
                 let api = api::<Secret>(client, s.namespace.as_deref());
                 let to_files = move |s: &Secret| files::of_secret(s, secret_mode);
-                tokio::spawn(run(api, cfg, idx, Kind::Secret, to_files, tx));
+                tokio::spawn(run(api, w, to_files, tx));
             }
         }
     }
@@ -104,16 +109,19 @@ where
     }
 }
 
-async fn run<K>(
-    api: Api<K>,
+/// One watch's settings: its index in the streams, its name for logs.
+struct Watch {
     cfg: watcher::Config,
     stream: usize,
+    name: String,
     kind: Kind,
-    to_files: impl Fn(&K) -> Files,
-    tx: mpsc::Sender<Msg>,
-) where
+}
+
+async fn run<K>(api: Api<K>, w: Watch, to_files: impl Fn(&K) -> Files, tx: mpsc::Sender<Msg>)
+where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
+    let (stream, kind) = (w.stream, w.kind);
     let object = |o: &K| ObjectRef {
         kind,
         namespace: o.namespace().unwrap_or_default(),
@@ -123,13 +131,17 @@ async fn run<K>(
         annotations: o.annotations().clone(),
         files: to_files(o),
     };
-    let mut events = std::pin::pin!(crate::shared::watcher::events(api, cfg));
+    let mut events = std::pin::pin!(crate::shared::watcher::events(api, w.cfg));
     // The (re)list in progress.
     let mut listing = Vec::new();
     while let Some(ev) = events.next().await {
         let msg = match ev {
-            // 410 Gone: the watcher lists again at once; nothing is wrong.
-            Ok(Step::Expired(_)) => continue,
+            // 410 Gone: the watcher lists again at once, and that list replaces what this
+            // watch had, so what vanished meanwhile goes.
+            Ok(Step::Expired(_)) => {
+                tracing::info!(watch = %w.name, "watch expired (410 Gone); listing again");
+                continue;
+            }
             Ok(Step::Event(watcher::Event::Init)) => {
                 listing.clear();
                 continue;
