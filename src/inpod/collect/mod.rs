@@ -10,8 +10,9 @@ mod script;
 mod settings;
 mod source;
 mod state;
+mod sync;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -19,14 +20,14 @@ use super::{
     Fail, RunError,
     args::CollectArgs,
     debounce::{self, sleep_until},
-    files::WriteError,
     metrics::InPodMetrics,
     objref,
     reload::{Reloader, Retry},
     server, spec, start,
 };
-use plan::Op;
-use state::{Changes, State};
+use source::Msg;
+use state::State;
+use sync::sync;
 
 pub async fn collect(a: CollectArgs) -> Result<(), Fail> {
     for w in &a.env_warnings {
@@ -49,37 +50,51 @@ pub async fn collect(a: CollectArgs) -> Result<(), Fail> {
     let client = crate::shared::kube::client()
         .await
         .map_err(RunError::from)?;
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(64);
     let modes = (a.file_mode, a.secret_file_mode);
     source::spawn(&client, &s.streams, &s.selector, modes, tx);
     let watches: Vec<String> = s.streams.iter().map(ToString::to_string).collect();
     tracing::info!(label = %s.selector, watches = ?watches, dir = %a.dir.display(), action = ?action, once = a.once, "collect started");
-    let mut state = State::new(s.naming, watches);
+    let state = State::new(s.naming, watches);
 
     if a.once {
-        let deadline = tokio::time::Instant::now() + a.wait;
-        while !state.complete() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(msg)) => {
-                    state.apply(msg);
-                }
-                Ok(None) => return Err(RunError::WatchesStopped.into()),
-                Err(_) => {
-                    let pending = state.pending();
-                    return Err(RunError::ListTimedOut {
-                        wait: a.wait,
-                        pending,
-                    }
-                    .into());
-                }
+        return once(state, rx, a.wait).await;
+    }
+    let reloader = Reloader { action, metrics };
+    keep_current(state, rx, &reloader, &a).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `--once`: waits for every watch's first list (up to `wait`), writes, and is done.
+async fn once(mut state: State, mut rx: mpsc::Receiver<Msg>, wait: Duration) -> Result<(), Fail> {
+    let deadline = tokio::time::Instant::now() + wait;
+    while !state.complete() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(msg)) => {
+                state.apply(msg);
+            }
+            Ok(None) => return Err(RunError::WatchesStopped.into()),
+            Err(_) => {
+                let pending = state.pending();
+                return Err(RunError::ListTimedOut { wait, pending }.into());
             }
         }
-        let (c, error) = sync(&mut state);
-        tracing::info!(?c, "collected once");
-        return error.map_or(Ok(()), |e| Err(RunError::Write(e).into()));
     }
+    let (c, error) = sync(&mut state);
+    tracing::info!(?c, "collected once");
+    error.map_or(Ok(()), |e| Err(RunError::Write(e).into()))
+}
 
-    let reloader = Reloader { action, metrics };
+/// Keeps the folders current and tells the app after each change, until SIGTERM: changes
+/// are debounced, a failed write is retried with backoff, a failed reload too (unless a
+/// newer change supersedes it).
+async fn keep_current(
+    mut state: State,
+    mut rx: mpsc::Receiver<Msg>,
+    reloader: &Reloader,
+    a: &CollectArgs,
+) -> Result<(), RunError> {
     let mut debounce = start::debounce(&a.looping);
     let mut stop = std::pin::pin!(super::terminated());
     let mut first = true;
@@ -136,45 +151,5 @@ pub async fn collect(a: CollectArgs) -> Result<(), Fail> {
             r = tell => retry = r,
         }
     }
-    tracing::info!("stopped");
     Ok(())
-}
-
-/// Brings the files up to date; a file that cannot be written is logged and tried again at
-/// the next sync. Returns what changed and the first error.
-fn sync(state: &mut State) -> (Changes, Option<WriteError>) {
-    let (ops, collisions) = state.plan();
-    for c in collisions {
-        tracing::warn!(path = %c.path.display(), written = %c.written, dropped = %c.dropped, "two objects have this file; the first is written (UNIQUE_FILENAMES / --unique-filenames avoids this)");
-    }
-    let mut changes = Changes::default();
-    let mut first_error = None;
-    for op in ops {
-        let outcome = match op {
-            Op::Write(path, file) => fsops::write(&path, &file).map(|o| {
-                match o {
-                    fsops::Outcome::Created => changes.created += 1,
-                    fsops::Outcome::Updated => changes.updated += 1,
-                    fsops::Outcome::Unchanged => {}
-                }
-                if o != fsops::Outcome::Unchanged {
-                    tracing::info!(path = %path.display(), "file written");
-                }
-                state.written.insert(path, file);
-            }),
-            Op::Remove(path) => fsops::remove(&path).map(|existed| {
-                if existed {
-                    changes.removed += 1;
-                    tracing::info!(path = %path.display(), "file removed");
-                }
-                state.written.remove(&path);
-            }),
-        };
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, "cannot write the file; retrying");
-            changes.failed += 1;
-            first_error.get_or_insert(e);
-        }
-    }
-    (changes, first_error)
 }
