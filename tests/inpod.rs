@@ -1,9 +1,12 @@
 //! In-pod modes against the real API server, with the real binary as a child process:
 //! files and their atomic swap, reloads by HTTP, signal and touch, the supervisor, init,
-//! watch-dir, RBAC limited to the named objects and the environment-variable configuration.
+//! watch-dir, RBAC limited to the named objects, the environment-variable configuration and
+//! the label-selected collection of k8s-sidecar's variables.
 
 mod support;
 
+#[path = "inpod/collect.rs"]
+mod collect;
 #[path = "inpod/common.rs"]
 mod common;
 #[path = "inpod/env_vars.rs"]

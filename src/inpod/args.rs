@@ -3,7 +3,7 @@
 
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::shared::go::go_duration;
 
@@ -17,6 +17,9 @@ pub enum Command {
     Run(RunArgs),
     /// Reload the app when a volume-mounted config directory changes (one reload per swap).
     WatchDir(WatchDirArgs),
+    /// Write every ConfigMap/Secret carrying a label into a folder, one plain file per key,
+    /// removed with the object (kiwigrid k8s-sidecar's model); reload on change.
+    Collect(CollectArgs),
 }
 
 /// An octal file mode such as `0644` or `600`.
@@ -83,6 +86,19 @@ pub struct ReloadArgs {
     /// First delay between attempts; it doubles each time, up to 30s.
     #[arg(long, value_parser = go_duration, default_value = "500ms")]
     pub reload_http_backoff: Duration,
+
+    /// A JSON body for the reload call, sent as `application/json`.
+    #[arg(long, value_name = "JSON")]
+    pub reload_http_json: Option<String>,
+
+    /// Basic authentication for the reload call (with --reload-http-password).
+    #[arg(long, value_name = "USER")]
+    pub reload_http_username: Option<String>,
+
+    /// Basic authentication's password (visible in the process list when given as a flag;
+    /// the k8s-sidecar variable REQ_PASSWORD is not).
+    #[arg(long, value_name = "PASSWORD")]
+    pub reload_http_password: Option<String>,
 
     /// Signal to send with --process-name or --pid-file (HUP, SIGHUP or a number).
     #[arg(long, value_name = "SIG")]
@@ -185,6 +201,89 @@ pub struct WatchDirArgs {
     /// A directory to watch, not recursively (repeatable, or a comma list).
     #[arg(long = "dir", required = true, value_delimiter = ',')]
     pub dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub reload: ReloadArgs,
+    #[command(flatten)]
+    pub looping: LoopArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Which kinds `collect` watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Resource {
+    Configmap,
+    Secret,
+    Both,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CollectArgs {
+    /// The label selecting the objects: `KEY` (any value) or `KEY=VALUE`.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    pub label: String,
+
+    /// Namespaces to watch (repeatable, or a comma list; default: POD_NAMESPACE, then the
+    /// pod's in-cluster namespace file).
+    #[arg(
+        long = "namespace",
+        value_delimiter = ',',
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Watch every namespace (needs a ClusterRole).
+    #[arg(long)]
+    pub all_namespaces: bool,
+
+    /// Which kinds to collect.
+    #[arg(long, value_enum, default_value = "configmap")]
+    pub resource: Resource,
+
+    /// The folder files are written to, one plain file per key.
+    #[arg(long)]
+    pub dir: PathBuf,
+
+    /// An object's annotation naming another folder for its files (absolute, or relative
+    /// to --dir).
+    #[arg(long, default_value = "k8s-sidecar-target-directory")]
+    pub folder_annotation: String,
+
+    /// Name files `namespace_NS.KIND_NAME.KEY`, so equal keys of different objects do not
+    /// collide.
+    #[arg(long)]
+    pub unique_filenames: bool,
+
+    /// Mode of files from ConfigMaps.
+    #[arg(long, value_parser = file_mode, default_value = "0644")]
+    pub file_mode: u32,
+
+    /// Mode of files from Secrets.
+    #[arg(long, value_parser = file_mode, default_value = "0600")]
+    pub secret_file_mode: u32,
+
+    /// Write what is there once and exit (an init container).
+    #[arg(long)]
+    pub once: bool,
+
+    /// With --once: how long to wait for every list to succeed before failing.
+    #[arg(long, value_parser = go_duration, default_value = "60s")]
+    pub wait: Duration,
+
+    /// A program run after each change, before the reload (a file without the execute bit
+    /// is run by `sh`, which the image lacks).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+
+    /// Notes from the environment mapping (`env.rs`), logged at start.
+    #[arg(long = "env-warning", hide = true)]
+    pub env_warnings: Vec<String>,
+
+    /// A taken --http-addr serves nothing (with a warning) rather than failing: k8s-sidecar
+    /// containers of one pod all default to port 8080, and only the first gets it.
+    #[arg(long, hide = true)]
+    pub http_addr_taken_ok: bool,
+
     #[command(flatten)]
     pub reload: ReloadArgs,
     #[command(flatten)]

@@ -1,11 +1,13 @@
 //! Configuration by environment variables, so pod specs written for Pod Reloader
-//! (morecontainers/reloader, `RELOADER_*`) and for config-reloader-sidecar (`CONFIG_DIR`,
-//! `PROCESS_NAME`, `RELOAD_SIGNAL`) run our image unchanged. The image's entrypoint has no
-//! arguments, so when no subcommand is given these variables pick the mode:
+//! (morecontainers/reloader, `RELOADER_*`), for config-reloader-sidecar (`CONFIG_DIR`,
+//! `PROCESS_NAME`, `RELOAD_SIGNAL`) and for kiwigrid k8s-sidecar (`LABEL`, `FOLDER`, …,
+//! `k8s_sidecar.rs`) run our image unchanged. The image's entrypoint has no arguments, so
+//! when no subcommand is given these variables pick the mode:
 //!
 //! - `RELOADER_CONFIGMAP`, `RELOADER_SECRET` or `RELOADER_INIT` set: `sidecar`, or `init`
 //!   when `RELOADER_INIT` is non-empty (any value, even `0`, as Pod Reloader reads it);
 //! - else `CONFIG_DIR` set: `watch-dir`;
+//! - else `LABEL` and `FOLDER` set: `collect`;
 //! - else the operator.
 //!
 //! The variables become flags, so they are validated exactly as flags are; arguments given
@@ -18,7 +20,13 @@ pub fn args_from_env(get: impl Fn(&str) -> Option<String>) -> Option<Result<Vec<
     if pod_reloader.iter().any(|k| var(k).is_some()) {
         return Some(pod_reloader_args(&var));
     }
-    var("CONFIG_DIR").map(|dir| config_reloader_args(&dir, &var))
+    if let Some(dir) = var("CONFIG_DIR") {
+        return Some(config_reloader_args(&dir, &var));
+    }
+    match (var("LABEL"), var("FOLDER")) {
+        (Some(label), Some(folder)) => Some(super::k8s_sidecar::args(&label, &folder, &var)),
+        _ => None,
+    }
 }
 
 fn list(flag: &str, value: Option<String>) -> Vec<String> {

@@ -4,9 +4,11 @@
 
 pub mod args;
 pub(crate) mod atomic;
+pub(crate) mod collect;
 pub(crate) mod debounce;
 pub(crate) mod env;
 pub(crate) mod files;
+pub(crate) mod k8s_sidecar;
 pub(crate) mod metrics;
 pub(crate) mod objref;
 pub(crate) mod procs;
@@ -81,6 +83,12 @@ pub enum RunError {
     Inotify(#[source] std::io::Error),
     #[error("inotify stopped")]
     InotifyStopped,
+    /// `collect --once`: not every list succeeded within `--wait`.
+    #[error("timed out after {wait:?} listing {}", .pending.join(", "))]
+    ListTimedOut {
+        wait: Duration,
+        pending: Vec<String>,
+    },
 }
 
 fn log_args(cmd: &Command) -> &LogArgs {
@@ -89,6 +97,7 @@ fn log_args(cmd: &Command) -> &LogArgs {
         Command::Init(a) => &a.sidecar.log,
         Command::Run(a) => &a.log,
         Command::WatchDir(a) => &a.log,
+        Command::Collect(a) => &a.log,
     }
 }
 
@@ -106,6 +115,7 @@ pub async fn main(cmd: Command) -> ExitCode {
         Command::Init(a) => sidecar::init(a).await.map(|()| 0),
         Command::Run(a) => supervise::run(a).await,
         Command::WatchDir(a) => watch_dir::watch_dir(a).await.map(|()| 0),
+        Command::Collect(a) => collect::collect(a).await.map(|()| 0),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     ConfigMap,
     Secret,
@@ -18,7 +18,7 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectRef {
     pub kind: Kind,
     pub namespace: String,
@@ -70,6 +70,11 @@ fn valid_dns(s: &str, max: usize, dots: bool) -> bool {
                 && !part.ends_with('-')
         })
         && (dots || !s.contains('.'))
+}
+
+/// Whether `s` can be a namespace's name.
+pub fn valid_namespace(s: &str) -> bool {
+    valid_dns(s, 63, false)
 }
 
 /// Parses `[NS/]NAME`; `default_ns` is used when no namespace is given (and an error

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use http::{Method, Uri};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -73,8 +73,8 @@ pub struct HttpError {
 /// Plain HTTP needs no TLS roots (a distroless image may have none).
 #[derive(Clone)]
 enum Conn {
-    Plain(Client<HttpConnector, Empty<Bytes>>),
-    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>),
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
 }
 
 #[derive(Clone)]
@@ -87,6 +87,10 @@ pub struct HttpReload {
     retries: u32,
     backoff: Duration,
     client: Conn,
+    /// A JSON body (`--reload-http-json`), sent as `application/json`.
+    json: Option<Bytes>,
+    /// The `Authorization` header of `--reload-http-username`/`-password`; never logged.
+    auth: Option<http::HeaderValue>,
 }
 
 impl std::fmt::Debug for HttpReload {
@@ -155,14 +159,41 @@ impl HttpReload {
             retries,
             backoff,
             client,
+            json: None,
+            auth: None,
         })
     }
 
+    /// Sends `body` (JSON) with each call, as `Content-Type: application/json`.
+    pub fn with_json(mut self, body: String) -> Self {
+        self.json = Some(Bytes::from(body));
+        self
+    }
+
+    /// Basic authentication (RFC 7617) with each call; the credentials as UTF-8.
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> Self {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut value = http::HeaderValue::try_from(format!("Basic {token}"))
+            .expect("base64 is a valid header value");
+        value.set_sensitive(true);
+        self.auth = Some(value);
+        self
+    }
+
     async fn attempt(&self) -> Result<(), CallError> {
-        let req = http::Request::builder()
+        let mut req = http::Request::builder()
             .method(self.method.clone())
-            .uri(self.uri.clone())
-            .body(Empty::new())?;
+            .uri(self.uri.clone());
+        if let Some(auth) = &self.auth {
+            req = req.header(http::header::AUTHORIZATION, auth.clone());
+        }
+        let req = match &self.json {
+            Some(body) => req
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body.clone()))?,
+            None => req.body(Full::default())?,
+        };
         let call = async {
             match &self.client {
                 Conn::Plain(c) => c.request(req).await,
@@ -277,5 +308,10 @@ mod tests {
     fn credentials_never_show() {
         let r = new("http://user:pw@host:1/x?y", "POST", None).unwrap();
         assert_eq!(format!("{r:?}"), "POST http://***@host:1/x?y");
+        let r = new("http://host:1/x", "POST", None)
+            .unwrap()
+            .with_basic_auth("admin", "s3cret");
+        assert_eq!(format!("{r:?}"), "POST http://host:1/x");
+        assert!(r.auth.as_ref().unwrap().is_sensitive());
     }
 }

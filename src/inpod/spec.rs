@@ -21,6 +21,16 @@ pub enum UsageError {
     NoObjects,
     #[error("--dir must not be empty")]
     EmptyDir,
+    #[error(
+        "--label {0:?}: expected KEY or KEY=VALUE, a label key and value as Kubernetes allows them"
+    )]
+    Label(String),
+    #[error("--namespace {0:?} is not a valid namespace name")]
+    Namespace(String),
+    #[error(
+        "give --namespace or --all-namespaces, or set POD_NAMESPACE (the in-cluster namespace file was not found either)"
+    )]
+    NoNamespace,
     /// More than one way to reload was given.
     #[error("{} cannot be combined: choose one way to reload", .flags.join(" and "))]
     Combined { flags: Vec<&'static str> },
@@ -30,6 +40,10 @@ pub enum UsageError {
     EmptyProcessName,
     #[error("--signal needs --process-name or --pid-file to say whom to signal")]
     SignalWithoutTarget,
+    #[error("--reload-http-username and --reload-http-password go together")]
+    HalfCredentials,
+    #[error("--reload-http-json is not JSON: {0}")]
+    NotJson(String),
     #[error(transparent)]
     Http(#[from] HttpSettingsError),
     /// `--http-addr` cannot be listened on; `addr` as bound (`:PORT` made whole).
@@ -121,6 +135,19 @@ pub fn action(r: &ReloadArgs) -> Result<Action, UsageError> {
             r.reload_http_retries,
             r.reload_http_backoff,
         )?;
+        let h = match (&r.reload_http_username, &r.reload_http_password) {
+            (Some(user), Some(password)) => h.with_basic_auth(user, password),
+            (None, None) => h,
+            _ => return Err(UsageError::HalfCredentials),
+        };
+        let h = match &r.reload_http_json {
+            Some(body) => {
+                serde_json::from_str::<serde_json::Value>(body)
+                    .map_err(|e| UsageError::NotJson(e.to_string()))?;
+                h.with_json(body.clone())
+            }
+            None => h,
+        };
         return Ok(Action::Http(Box::new(h)));
     }
     Ok(r.touch.clone().map_or(Action::None, Action::Touch))
@@ -189,6 +216,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--signal needs"), "{e}");
+        let url = "--reload-http=http://127.0.0.1:1/";
+        let e = action(&sidecar(&[url, "--reload-http-username=u"]).reload)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("go together"), "{e}");
+        let e = action(&sidecar(&[url, "--reload-http-json={x"]).reload)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--reload-http-json is not JSON"), "{e}");
+        let ok = [
+            url,
+            "--reload-http-json=[1]",
+            "--reload-http-username=u",
+            "--reload-http-password=p",
+        ];
+        assert!(matches!(action(&sidecar(&ok).reload), Ok(Action::Http(_))));
         let e = action(&sidecar(&["--process-name=x", "--signal=NOPE"]).reload)
             .unwrap_err()
             .to_string();

@@ -38,6 +38,14 @@ const CLEARED: &[&str] = &[
     "PROCESS_NAME",
     "RELOAD_SIGNAL",
     "VERBOSE",
+    "LABEL",
+    "LABEL_VALUE",
+    "FOLDER",
+    "NAMESPACE",
+    "RESOURCE",
+    "METHOD",
+    "REQ_URL",
+    "HEALTH_PORT",
 ];
 
 /// The built binary run as a child process (killed when dropped), with the test plane's
