@@ -150,3 +150,65 @@ async fn a_coalesced_rollout_write_keeps_the_container_order() {
     assert_eq!(containers[0]["env"][0]["name"], "STAKATER_A_CONFIGMAP");
     assert_eq!(containers[1]["env"][0]["name"], "STAKATER_B_CONFIGMAP");
 }
+
+#[tokio::test]
+async fn a_rollout_with_workload_ref_is_rolled_through_its_deployment() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    install_crd();
+    let ns = TestNs::new("rollout-ref").await;
+    ns.create_cm("cfg", "1").await;
+    // The Deployment whose template Argo runs (scaled to 0, not annotated itself).
+    ns.create::<Deployment>(support::app_deployment(
+        "base",
+        json!({}),
+        support::configmap_refs(&["cfg"]),
+    ))
+    .await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ns.client.clone(), &ns.name, &rollout_resource());
+    let ro: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": { "name": "ro", "annotations": { "reloader.stakater.com/auto": "true" } },
+        "spec": { "replicas": 1,
+                  "workloadRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "base" } }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &ro)
+        .await
+        .expect("create rollout");
+    let op = start_operator(&ns, &["--is-Argo-Rollouts=true", "--coalesce-window=0s"]).await;
+
+    ns.set_cm("cfg", "2").await;
+    let var = support::marker_var("ConfigMap", "cfg");
+    support::wait_env_value(&ns, "base", &var, &support::cm_hash("2")).await;
+    let ro = api.get("ro").await.unwrap();
+    assert!(
+        ro.data["spec"].get("template").is_none(),
+        "the Rollout is not written: {:#}",
+        ro.data
+    );
+    // A restart that re-checks every config writes nothing: the markers are read from the
+    // Deployment's template, not the Rollout's (it has none).
+    op.shutdown().await;
+    let generation = support::deployment_generation(&ns, "base").await;
+    let flags = [
+        "--is-Argo-Rollouts=true",
+        "--coalesce-window=0s",
+        "--reload-on-create=true",
+        "--sync-after-restart=true",
+    ];
+    let op = start_operator(&ns, &flags).await;
+    let skipped = r#"reloader_skipped_total{reason="strategy_not_updated"}"#;
+    wait_for("the re-check found the markers in place", WAIT, || async {
+        match op.metric(skipped).await {
+            Some(n) if n >= 1.0 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(
+        support::deployment_generation(&ns, "base").await,
+        generation
+    );
+    op.shutdown().await;
+}

@@ -126,10 +126,19 @@ async fn run(args: Args) -> Result<(), String> {
             "==> S3 fan-out: one Secret, {} Deployments of {} pod(s)",
             sz.s3_workloads, sz.replicas
         );
-        let f = scenarios::s3_fanout(&ctx, &sz).await?;
+        let f = scenarios::s3_fanout(&ctx, &sz, None).await?;
         r.s3_fanout_s = Some(f.written_s);
         r.s3_rollouts_s = Some(f.rolled_out_s);
         r.s3_pods_per_replica = Some(f.pods_per_replica);
+        eprintln!(
+            "==> S3 with waves: the same, --max-concurrent-rollouts={}",
+            sz.s3_wave
+        );
+        let w = scenarios::s3_fanout(&ctx, &sz, Some(sz.s3_wave)).await?;
+        eprintln!("    at most {} rolling at once", w.most_rolling);
+        r.s3w_rollouts_s = Some(w.rolled_out_s);
+        r.s3w_most_rolling = Some(w.most_rolling as f64);
+        r.s3w_bound = Some(sz.s3_wave as f64);
     }
     if wants("s4") {
         eprintln!("==> S4 calm: a 5-change burst, then a Secret every 100 ms");

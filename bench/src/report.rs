@@ -50,6 +50,10 @@ pub struct Results {
     pub s3_rollouts_s: Option<f64>,
     /// Pods created ÷ pods the change had to replace.
     pub s3_pods_per_replica: Option<f64>,
+    /// S3 with `--max-concurrent-rollouts`: all rolled out, the most at once, the bound.
+    pub s3w_rollouts_s: Option<f64>,
+    pub s3w_most_rolling: Option<f64>,
+    pub s3w_bound: Option<f64>,
     pub s4_burst_rollouts: Option<i64>,
     pub s4_flap_rollouts: Option<i64>,
     pub s5_idle_cpu_s: Option<f64>,
@@ -174,6 +178,20 @@ fn rows(r: &Results) -> Vec<Row> {
             Some((1.0, Exactly)),
             "",
             "ratio",
+        ),
+        row(
+            "S3 with waves (all rolled out)",
+            r.s3w_rollouts_s,
+            None,
+            "s",
+            "fanout-rollout",
+        ),
+        row(
+            "S3 with waves, most rolling at once",
+            r.s3w_most_rolling,
+            r.s3w_bound.map(|n| (n, AtMost)),
+            "",
+            "count",
         ),
         row(
             "S4 burst rollouts",

@@ -33,6 +33,8 @@ pub struct Sizes {
     pub s2_bytes: usize,
     pub s2_workloads: usize,
     pub s3_workloads: usize,
+    /// `--max-concurrent-rollouts` for S3 with waves.
+    pub s3_wave: usize,
     pub s4_flap: Duration,
     pub s5_idle: Duration,
     pub soak: Duration,
@@ -49,6 +51,7 @@ impl Sizes {
             s2_bytes: 8192,
             s2_workloads: 1000,
             s3_workloads: 1000,
+            s3_wave: 50,
             s4_flap: Duration::from_secs(60),
             s5_idle: Duration::from_secs(60),
             soak: Duration::from_secs(600),
@@ -65,6 +68,7 @@ impl Sizes {
             s2_bytes: 8192,
             s2_workloads: 40,
             s3_workloads: 40,
+            s3_wave: 5,
             s4_flap: Duration::from_secs(5),
             s5_idle: Duration::from_secs(5),
             soak: Duration::from_secs(20),
@@ -329,12 +333,16 @@ pub struct Fanout {
     pub rolled_out_s: f64,
     /// Pods created ÷ pods that had to be replaced (1.0: each replaced once).
     pub pods_per_replica: f64,
+    /// The most Deployments written and not yet rolled out at once, as their events show.
+    pub most_rolling: usize,
 }
 
 /// S3: one Secret used by many Deployments changes; time until all are written, and until
-/// all their rollouts are complete.
-pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes) -> Result<Fanout> {
-    let ns = ctx.namespace("s3").await?;
+/// all their rollouts are complete. With `waves`, `--max-concurrent-rollouts` that many.
+pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes, waves: Option<usize>) -> Result<Fanout> {
+    let ns = ctx
+        .namespace(if waves.is_some() { "s3w" } else { "s3" })
+        .await?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let deps: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     cluster::create_all(&secrets, "Secrets", vec![cluster::secret("shared", 64)]).await?;
@@ -342,9 +350,10 @@ pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes) -> Result<Fanout> {
     let n = sz.s3_workloads;
     let ds = (0..n).map(|i| cluster::deployment(&format!("app-{i}"), sz.replicas, &[], &shared));
     cluster::create_all(&deps, "Deployments", ds.collect()).await?;
-    let op = ctx
-        .start(&ns, &["--coalesce-window=0s", "--reload-rate=0"])
-        .await?;
+    let wave_flag = waves.map(|w| format!("--max-concurrent-rollouts={w}"));
+    let mut flags = vec!["--coalesce-window=0s", "--reload-rate=0"];
+    flags.extend(wave_flag.as_deref());
+    let op = ctx.start(&ns, &flags).await?;
     let mut rx = cluster::watch_deployments(&ctx.client, &ns);
     rolled_out(&mut rx, n).await?;
     let pods = NewPods::watch(&ctx.client, &ns).await?;
@@ -358,6 +367,7 @@ pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes) -> Result<Fanout> {
     let mut completed = std::collections::HashSet::new();
     let (mut last_write, mut last_complete) = (t0, t0);
     let mut shown = 0;
+    let mut most_rolling = 0;
     let all = until(&mut rx, Duration::from_secs(900), |s| {
         if !s.markers.is_empty() && !written.contains_key(&s.name) {
             written.insert(s.name.clone(), s.generation);
@@ -377,6 +387,7 @@ pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes) -> Result<Fanout> {
                 );
             }
         }
+        most_rolling = most_rolling.max(written.len() - completed.len());
         completed.len() == n
     })
     .await;
@@ -396,6 +407,7 @@ pub async fn s3_fanout(ctx: &Ctx, sz: &Sizes) -> Result<Fanout> {
         written_s: (last_write - t0).as_secs_f64(),
         rolled_out_s: (last_complete - t0).as_secs_f64(),
         pods_per_replica: created as f64 / to_replace,
+        most_rolling,
     })
 }
 

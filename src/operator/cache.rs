@@ -168,6 +168,8 @@ mod tests {
             rollout: Default::default(),
             pod_selector: None,
             evicted_for: None,
+            workload_ref: None,
+            write_to: None,
         }
     }
 

@@ -372,6 +372,10 @@ impl Applier {
     }
 
     pub async fn apply(&self, facts: &WorkloadFacts, write: &Write, attempts: u32) -> WriteOutcome {
+        // A Rollout with workloadRef is rolled through the Deployment whose template it
+        // runs: Argo starts a new revision when that template changes.
+        let target = facts.write_target();
+        let facts = target.as_ref().unwrap_or(facts);
         let names: Vec<String> = write.configs.iter().map(|c| c.to_string()).collect();
         if self.opts.dry_run {
             tracing::info!(workload = %facts.key, configs = ?names, "dry run: would reload");

@@ -96,6 +96,8 @@ pub struct Engine {
     last_write: HashMap<WorkloadKey, Instant>,
     /// `--webhook-url`: the POSTs still to send.
     webhooks: Webhooks,
+    /// Argo Rollouts with workloadRef, by the Deployment whose template they run.
+    referencing: HashMap<WorkloadKey, HashSet<WorkloadKey>>,
     /// `--max-concurrent-rollouts`: the slots taken, the reloads held, a halt.
     waves: waves::Waves,
     /// Whether every workload's problems were reported since this replica last gained the
@@ -128,6 +130,7 @@ impl Engine {
             last_write: HashMap::new(),
             webhooks: Webhooks::default(),
             waves: waves::Waves::default(),
+            referencing: HashMap::new(),
             warned_this_term: false,
             metrics,
             store: Store::default(),

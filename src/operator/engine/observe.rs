@@ -272,10 +272,29 @@ impl Engine {
         old
     }
 
-    pub(super) fn put_workload(&mut self, facts: WorkloadFacts) {
-        let kind = facts.key.kind.as_str();
+    pub(super) fn put_workload(&mut self, mut facts: WorkloadFacts) {
+        // An Argo Rollout with workloadRef runs the referenced Deployment's template.
+        if let Some(target) = facts.workload_ref.clone() {
+            let followers = self.referencing.entry(target.clone()).or_default();
+            followers.insert(facts.key.clone());
+            if let Some(dep) = self.store.workload(&target).cloned() {
+                facts.adopt_template(&dep);
+            }
+        }
+        let key = facts.key.clone();
+        let kind = key.kind.as_str();
         if self.store.put_workload(facts).is_none() {
             self.watched_gauge(kind).inc();
+        }
+        // The Rollouts running this Deployment's template follow its changes.
+        let followers: Vec<WorkloadKey> = (self.referencing.get(&key).into_iter().flatten())
+            .cloned()
+            .collect();
+        for rollout in followers {
+            let f = self.store.workload(&rollout).map(|f| (**f).clone());
+            if let Some(f) = f.filter(|f| f.workload_ref.as_ref() == Some(&key)) {
+                self.put_workload(f);
+            }
         }
     }
 
@@ -353,6 +372,13 @@ impl Engine {
             }
             ObjKey::Workload(key) => {
                 self.resumes.remove(&key);
+                let target = self
+                    .store
+                    .workload(&key)
+                    .and_then(|f| f.workload_ref.clone());
+                if let Some(set) = target.and_then(|t| self.referencing.get_mut(&t)) {
+                    set.remove(&key);
+                }
                 self.wave_forget(&key);
                 if self.store.remove_workload(&key).is_some() {
                     self.watched_gauge(key.kind.as_str()).dec();

@@ -252,11 +252,27 @@ async fn workloads(
             }
         }
     }
-    Ok(objs
+    let mut views: Vec<WorkloadView> = objs
         .into_iter()
         .filter(|(kind, o)| !(*kind == WorkloadKind::Job && controller_owned(o)))
         .filter_map(|(kind, o)| view(opts, kind, o))
-        .collect())
+        .collect();
+    // A Rollout with workloadRef runs the referenced Deployment's template, as the
+    // operator joins them.
+    for v in &mut views {
+        let Some(target) = v.facts.workload_ref.clone() else {
+            continue;
+        };
+        let what = format!("{} {}/{}", target.kind, ns, target.name);
+        let dep = get_kind(client, ns, target.kind, &target.name)
+            .await
+            .map_err(api_err(what))?;
+        if let Some(d) = dep.and_then(|d| view(opts, target.kind, d)) {
+            v.facts.adopt_template(&d.facts);
+            v.usages = d.usages;
+        }
+    }
+    Ok(views)
 }
 
 /// Reads the snapshot; a Namespace or config kind the user may not read is left out with

@@ -98,6 +98,36 @@ pub struct WorkloadFacts {
     pub pod_selector: Option<String>,
     /// `kube-reloader.io/evicted-for`: what the eviction strategy last rolled.
     pub evicted_for: Option<String>,
+    /// An Argo Rollout's `spec.workloadRef`: the Deployment whose template it runs.
+    pub workload_ref: Option<WorkloadKey>,
+    /// Where its writes go instead of itself (the referenced Deployment, and its uid),
+    /// once the engine has joined the two.
+    pub write_to: Option<(WorkloadKey, String)>,
+}
+
+impl WorkloadFacts {
+    /// A Rollout with `workloadRef` takes the referenced Deployment's template: what it
+    /// references, the markers on it, and the writes.
+    pub fn adopt_template(&mut self, of: &WorkloadFacts) {
+        self.refs = of.refs.clone();
+        self.env_markers = of.env_markers.clone();
+        self.annotation_marker = of.annotation_marker.clone();
+        self.write_to = Some((of.key.clone(), of.uid.clone()));
+    }
+
+    /// These facts as the object a write goes to.
+    pub fn write_target(&self) -> Option<WorkloadFacts> {
+        let (key, uid) = self.write_to.clone()?;
+        Some(WorkloadFacts {
+            key,
+            uid,
+            write_to: None,
+            workload_ref: None,
+            paused: false,
+            paused_at: None,
+            ..self.clone()
+        })
+    }
 }
 
 impl WorkloadFacts {
@@ -183,6 +213,8 @@ pub fn from_parts(
             ..Default::default()
         },
         pod_selector: None,
+        workload_ref: None,
+        write_to: None,
         evicted_for: meta
             .annotations
             .as_ref()
@@ -258,12 +290,34 @@ pub fn dynamic(
 ) -> Option<WorkloadFacts> {
     let template = dynamic_template(kind, r);
     let mut f = from_parts(keys, kind, &r.metadata, template.as_ref(), false)?;
+    if kind == WorkloadKind::Rollout && template.is_none() {
+        f.workload_ref = rollout_workload_ref(r);
+    }
     // Most kinds with pods keep their selector at spec.selector, as the built-in ones do.
     let selector = r.data.pointer("/spec/selector").cloned();
     f.pod_selector = selector
         .and_then(|s| serde_json::from_value(s).ok())
         .map(|s| selector_string(&s));
     Some(f)
+}
+
+/// `spec.workloadRef` naming a Deployment (the only kind Argo takes a template from).
+fn rollout_workload_ref(r: &DynamicObject) -> Option<WorkloadKey> {
+    let w = r.data.pointer("/spec/workloadRef")?;
+    let kind = w.get("kind")?.as_str()?;
+    let api = w
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or("apps/v1");
+    (kind == "Deployment" && api == "apps/v1").then(|| WorkloadKey {
+        kind: WorkloadKind::Deployment,
+        namespace: r.metadata.namespace.clone().unwrap_or_default(),
+        name: w
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 /// `matchLabels` and `matchExpressions` as a selector string for a LIST.
