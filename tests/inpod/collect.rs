@@ -4,7 +4,7 @@
 //! removed label removes them, METHOD=LIST writes once and exits, and changes made while
 //! the watch is cut are not lost.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::DeleteParams;
@@ -222,16 +222,13 @@ async fn method_list_writes_once_and_exits() {
     );
 }
 
-/// k8s-sidecar's most reported failure is a watch that died silently. Here the connection
-/// is cut; a delete and an update made meanwhile are both applied once it is back.
-#[tokio::test]
-async fn changes_made_while_the_watch_is_cut_are_not_lost() {
-    let ns = TestNs::new("inpod-collect-cut").await;
+/// Dashboards `a` and `b` collected through `proxy`; then the proxy is cut, `a` deleted
+/// and `b` changed while the watch cannot see it. Returns the folder and the process.
+async fn collect_then_cut(ns: &TestNs, proxy: &CutProxy, tag: &str) -> (PathBuf, Binary) {
     ns.create::<ConfigMap>(dashboard("a", "a.json", "1")).await;
     ns.create::<ConfigMap>(dashboard("b", "b.json", "1")).await;
-    let proxy = CutProxy::to_api_server().await;
     let kubeconfig = proxy.kubeconfig();
-    let dir = tmpdir("collect-cut");
+    let dir = tmpdir(tag);
     let folder = dir.display().to_string();
     let env = [
         ("LABEL", "grafana_dashboard"),
@@ -241,7 +238,6 @@ async fn changes_made_while_the_watch_is_cut_are_not_lost() {
     let mut p = k8s_sidecar(&env, Some(&kubeconfig));
     p.ready().await;
     assert_eq!(read(&dir.join("a.json")).as_deref(), Some("1"));
-
     proxy.cut();
     ns.api::<ConfigMap>()
         .delete("a", &DeleteParams::default())
@@ -249,6 +245,16 @@ async fn changes_made_while_the_watch_is_cut_are_not_lost() {
         .unwrap();
     ns.merge_patch::<ConfigMap>("b", json!({ "data": { "b.json": "2" } }))
         .await;
+    (dir, p)
+}
+
+/// k8s-sidecar's most reported failure is a watch that died silently. Here the connection
+/// is cut; a delete and an update made meanwhile are both applied once it is back.
+#[tokio::test]
+async fn changes_made_while_the_watch_is_cut_are_not_lost() {
+    let ns = TestNs::new("inpod-collect-cut").await;
+    let proxy = CutProxy::to_api_server().await;
+    let (dir, _collecting) = collect_then_cut(&ns, &proxy, "collect-cut").await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(dir.join("a.json").exists(), "the cut did not cut");
 
@@ -297,28 +303,8 @@ async fn a_taken_default_health_port_does_not_stop_collecting() {
 async fn a_relist_after_410_gone_removes_what_vanished_meanwhile() {
     let plane = OwnPlane::start("collect-410").await;
     let ns = TestNs::on(&plane.kubeconfig, "collect-410").await;
-    ns.create::<ConfigMap>(dashboard("a", "a.json", "1")).await;
-    ns.create::<ConfigMap>(dashboard("b", "b.json", "1")).await;
     let proxy = CutProxy::to(&plane.kubeconfig).await;
-    let kubeconfig = proxy.kubeconfig();
-    let dir = tmpdir("collect-410");
-    let folder = dir.display().to_string();
-    let env = [
-        ("LABEL", "grafana_dashboard"),
-        ("FOLDER", folder.as_str()),
-        ("NAMESPACE", ns.name.as_str()),
-    ];
-    let mut p = k8s_sidecar(&env, Some(&kubeconfig));
-    p.ready().await;
-    assert_eq!(read(&dir.join("a.json")).as_deref(), Some("1"));
-
-    proxy.cut();
-    ns.api::<ConfigMap>()
-        .delete("a", &DeleteParams::default())
-        .await
-        .unwrap();
-    ns.merge_patch::<ConfigMap>("b", json!({ "data": { "b.json": "2" } }))
-        .await;
+    let (dir, p) = collect_then_cut(&ns, &proxy, "collect-410").await;
     plane.compact_etcd().await;
     plane.stop_api_server().await;
     plane.start_api_server().await;

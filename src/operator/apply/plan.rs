@@ -164,17 +164,7 @@ mod tests {
                     value: val.to_string(),
                 })
                 .collect(),
-            annotation_marker: None,
-            suspended: false,
-            paused: false,
-            paused_at: None,
-            problems: vec![],
-            policy_selected: false,
-            rollout: Default::default(),
-            pod_selector: None,
-            evicted_for: None,
-            workload_ref: None,
-            write_to: None,
+            ..WorkloadFacts::bare("ns", "")
         }
     }
 

@@ -106,6 +106,33 @@ pub struct WorkloadFacts {
 }
 
 impl WorkloadFacts {
+    /// A Deployment `ns/name` with nothing known of it yet (tests fill in the rest).
+    #[cfg(test)]
+    pub fn bare(namespace: &str, name: &str) -> Self {
+        WorkloadFacts {
+            key: WorkloadKey {
+                kind: WorkloadKind::Deployment,
+                namespace: namespace.into(),
+                name: name.into(),
+            },
+            uid: format!("uid-{name}"),
+            rules: Default::default(),
+            refs: Default::default(),
+            env_markers: Vec::new(),
+            annotation_marker: None,
+            suspended: false,
+            paused: false,
+            paused_at: None,
+            problems: Vec::new(),
+            policy_selected: false,
+            rollout: Default::default(),
+            pod_selector: None,
+            evicted_for: None,
+            workload_ref: None,
+            write_to: None,
+        }
+    }
+
     /// A Rollout with `workloadRef` takes the referenced Deployment's template: what it
     /// references, the markers on it, and the writes.
     pub fn adopt_template(&mut self, of: &WorkloadFacts) {
