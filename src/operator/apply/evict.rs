@@ -166,7 +166,6 @@ impl Applier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
     #[test]
     fn the_record_keeps_every_config_and_replaces_one_hash() {
@@ -179,17 +178,5 @@ mod tests {
         assert!(r.has("SECRET", "s", "1"));
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(EvictRecord::parse(Some(&text)), r);
-    }
-
-    #[test]
-    fn selectors_render_as_the_api_reads_them() {
-        use crate::operator::model::facts::selector_string;
-        let s: LabelSelector = serde_json::from_value(json!({
-            "matchLabels": {"app": "web"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
-                                 {"key": "legacy", "operator": "DoesNotExist"}]
-        }))
-        .unwrap();
-        assert_eq!(selector_string(&s), "app=web,tier in (a,b),!legacy");
     }
 }

@@ -7,7 +7,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams},
+    api::{DynamicObject, ListParams, Patch, PatchParams},
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::json;
@@ -175,15 +175,7 @@ impl Applier {
     }
 
     fn api(&self, kind: WorkloadKind, ns: &str) -> Api<DynamicObject> {
-        if let WorkloadKind::Custom(id) = kind {
-            return Api::namespaced_with(self.client.clone(), ns, &id.get().api_resource());
-        }
-        let (group, version) = kind
-            .api_version()
-            .split_once('/')
-            .unwrap_or(("", kind.api_version()));
-        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind.as_str()));
-        Api::namespaced_with(self.client.clone(), ns, &ar)
+        Api::namespaced_with(self.client.clone(), ns, &kind.api_resource())
     }
 
     fn reference(key: &WorkloadKey, uid: &str) -> ObjectReference {

@@ -11,7 +11,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams},
+    api::{DynamicObject, ListParams},
 };
 
 use super::snapshot::{ConfigView, NamespaceView, Snapshot, WorkloadView};
@@ -71,19 +71,8 @@ pub fn parse_target(opts: &Options, s: &str) -> Result<(WorkloadKind, String), R
     }
 }
 
-/// A kind read as a dynamic object: a Rollout, or a `--workload-kinds` kind (found by
-/// discovery, as the operator finds it).
-async fn dynamic_api(client: &Client, ns: &str, kind: WorkloadKind) -> Api<DynamicObject> {
-    let ar = match kind {
-        WorkloadKind::Custom(id) => {
-            match kube::discovery::pinned_kind(client, &id.get().gvk()).await {
-                Ok((ar, _)) => ar,
-                Err(_) => id.get().api_resource(),
-            }
-        }
-        _ => ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout")),
-    };
-    Api::namespaced_with(client.clone(), ns, &ar)
+fn api(client: &Client, ns: &str, kind: WorkloadKind) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &kind.api_resource())
 }
 
 /// One workload object, whatever its kind: its facts, usages and annotations.
@@ -146,36 +135,20 @@ fn controller_owned(obj: &serde_json::Value) -> bool {
         .any(|r| r.get("controller").and_then(|c| c.as_bool()) == Some(true))
 }
 
+/// Every object of `kind` in `ns`, as JSON (`view` reads each as its kind).
 async fn list_kind(
     client: &Client,
     ns: &str,
     kind: WorkloadKind,
 ) -> Result<Vec<serde_json::Value>, kube::Error> {
-    async fn all<K>(api: Api<K>) -> Result<Vec<serde_json::Value>, kube::Error>
-    where
-        K: kube::Resource
-            + Clone
-            + serde::de::DeserializeOwned
-            + serde::Serialize
-            + std::fmt::Debug,
-    {
-        let items = api.list(&ListParams::default()).await?.items;
-        Ok(items
-            .iter()
-            .filter_map(|o| serde_json::to_value(o).ok())
-            .collect())
-    }
-    let c = client.clone();
-    match kind {
-        WorkloadKind::Deployment => all(Api::<Deployment>::namespaced(c, ns)).await,
-        WorkloadKind::StatefulSet => all(Api::<StatefulSet>::namespaced(c, ns)).await,
-        WorkloadKind::DaemonSet => all(Api::<DaemonSet>::namespaced(c, ns)).await,
-        WorkloadKind::CronJob => all(Api::<CronJob>::namespaced(c, ns)).await,
-        WorkloadKind::Job => all(Api::<Job>::namespaced(c, ns)).await,
-        WorkloadKind::Rollout | WorkloadKind::Custom(_) => {
-            all(dynamic_api(client, ns, kind).await).await
-        }
-    }
+    let items = api(client, ns, kind)
+        .list(&ListParams::default())
+        .await?
+        .items;
+    Ok(items
+        .iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect())
 }
 
 async fn get_kind(
@@ -184,35 +157,8 @@ async fn get_kind(
     kind: WorkloadKind,
     name: &str,
 ) -> Result<Option<serde_json::Value>, kube::Error> {
-    let c = client.clone();
-    let v = match kind {
-        WorkloadKind::Deployment => Api::<Deployment>::namespaced(c, ns)
-            .get_opt(name)
-            .await?
-            .map(serde_json::to_value),
-        WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(c, ns)
-            .get_opt(name)
-            .await?
-            .map(serde_json::to_value),
-        WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(c, ns)
-            .get_opt(name)
-            .await?
-            .map(serde_json::to_value),
-        WorkloadKind::CronJob => Api::<CronJob>::namespaced(c, ns)
-            .get_opt(name)
-            .await?
-            .map(serde_json::to_value),
-        WorkloadKind::Job => Api::<Job>::namespaced(c, ns)
-            .get_opt(name)
-            .await?
-            .map(serde_json::to_value),
-        WorkloadKind::Rollout | WorkloadKind::Custom(_) => dynamic_api(client, ns, kind)
-            .await
-            .get_opt(name)
-            .await?
-            .map(serde_json::to_value),
-    };
-    Ok(v.and_then(Result::ok))
+    let obj = api(client, ns, kind).get_opt(name).await?;
+    Ok(obj.and_then(|o| serde_json::to_value(o).ok()))
 }
 
 /// The workloads: the one named, or every one the operator would watch.
@@ -283,6 +229,11 @@ pub async fn snapshot(
     ns: &str,
     target: Option<&(WorkloadKind, String)>,
 ) -> Result<Snapshot, ReadError> {
+    for kind in &opts.custom_kinds {
+        if let WorkloadKind::Custom(id) = kind {
+            crate::operator::watch::discover(client, id.get()).await;
+        }
+    }
     let workloads = workloads(client, opts, ns, target).await?;
     let namespace = match Api::<Namespace>::all(client.clone()).get(ns).await {
         Ok(n) => NamespaceView {

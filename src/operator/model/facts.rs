@@ -430,4 +430,16 @@ mod tests {
         let f = rollout(&AnnotationKeys::default(), &r).unwrap();
         assert!(f.refs.find(ConfigKind::ConfigMap, "cm").is_some());
     }
+
+    #[test]
+    fn selectors_render_as_the_api_reads_them() {
+        let s: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector =
+            serde_json::from_value(json!({
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                     {"key": "legacy", "operator": "DoesNotExist"}]
+            }))
+            .unwrap();
+        assert_eq!(selector_string(&s), "app=web,tier in (a,b),!legacy");
+    }
 }

@@ -102,6 +102,17 @@ impl WorkloadKind {
         }
     }
 
+    /// The kind's resource, for a dynamic API: a declared kind's as discovery found it.
+    pub fn api_resource(self) -> kube::core::ApiResource {
+        use kube::core::{ApiResource, GroupVersionKind};
+        if let WorkloadKind::Custom(id) = self {
+            return id.get().api_resource();
+        }
+        let api = self.api_version();
+        let (group, version) = api.split_once('/').unwrap_or(("", api));
+        ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, self.as_str()))
+    }
+
     /// Where a kind read as a dynamic object keeps its pod template (a JSON pointer).
     pub fn template_pointer(self) -> Option<&'static str> {
         match self {

@@ -21,7 +21,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{ApiResource, DynamicObject, GroupVersionKind},
+    api::{ApiResource, DynamicObject},
     runtime::watcher,
 };
 use serde::de::DeserializeOwned;
@@ -474,7 +474,7 @@ pub async fn spawn_all(client: &Client, opts: &Options, tx: Sink) -> Vec<StreamS
 /// Finds a declared kind's resource (its plural) by discovery. A kind not served (yet) is
 /// watched under kube's plural guess: its watch is refused, reported on `/ready` and
 /// retried, and never holds the other kinds back.
-async fn discover(client: &Client, kind: &CustomKind) {
+pub(crate) async fn discover(client: &Client, kind: &CustomKind) {
     match kube::discovery::pinned_kind(client, &kind.gvk()).await {
         Ok((ar, caps)) if caps.scope == kube::discovery::Scope::Namespaced => {
             tracing::info!(kind = kind.spec, plural = %ar.plural, "--workload-kinds: watching");
@@ -491,10 +491,7 @@ async fn discover(client: &Client, kind: &CustomKind) {
 }
 
 pub fn rollout_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
-        "rollouts",
-    )
+    crate::operator::model::kinds::WorkloadKind::Rollout.api_resource()
 }
 
 fn dynamic_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<DynamicObject> {
