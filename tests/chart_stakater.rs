@@ -24,12 +24,13 @@ const EVERY_KEY: &str = "stakater/every-key.yaml";
 
 /// The arguments the chart always adds after the behaviour flags (the defaults of
 /// kube-reloader's own values).
-const OWN_ARGS: [&str; 7] = [
+const OWN_ARGS: [&str; 8] = [
     "--coalesce-window=2s",
     "--coalesce-max-delay=30s",
     "--reload-rate=10",
     "--reload-burst=100",
     "--min-reload-interval=0s",
+    "--write-concurrency=16",
     "--live-engine-stall=2m",
     "--live-watch-broken=5m",
 ];

@@ -1,5 +1,5 @@
 //! Objects on the control plane: bulk creation with progress, builders, a watch of the
-//! Deployments' reloader markers, and the API server's request counter.
+//! Deployments' reloader markers, and a count of the pods created.
 
 use std::{
     collections::BTreeMap,
@@ -44,6 +44,21 @@ pub async fn namespace(client: &Client, name: &str) -> Result<()> {
 pub async fn delete_namespace(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let _ = api.delete(name, &DeleteParams::background()).await;
+}
+
+/// Deletes the namespace and waits (up to `limit`) until it is gone, so the deletion of
+/// its objects does not load the plane under the next measure.
+pub async fn delete_namespace_and_wait(client: &Client, name: &str, limit: std::time::Duration) {
+    delete_namespace(client, name).await;
+    let api: Api<Namespace> = Api::all(client.clone());
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(None) = api.get_opt(name).await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    eprintln!("    namespace {name} still being deleted after {limit:?}; going on");
 }
 
 /// Creates `objects` with up to 64 requests in flight, printing progress.
@@ -161,7 +176,7 @@ fn complete(d: &Deployment) -> bool {
         && st.available_replicas.unwrap_or(0) == updated
 }
 
-fn markers(d: &Deployment) -> BTreeMap<String, String> {
+pub fn markers(d: &Deployment) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let tpl = &d.spec.template;
     for c in tpl.spec.iter().flat_map(|s| s.containers.iter()) {
@@ -178,12 +193,17 @@ fn markers(d: &Deployment) -> BTreeMap<String, String> {
     out
 }
 
-/// Watches the namespace's Deployments; every event is timestamped on arrival.
+/// The sentinel's name (`sentinel.rs`), for its ConfigMap and Deployment.
+pub const SENTINEL: &str = "bench-sentinel";
+
+/// Watches the namespace's Deployments but the sentinel; every event is timestamped on
+/// arrival.
 pub fn watch_deployments(client: &Client, ns: &str) -> mpsc::UnboundedReceiver<Seen> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let (tx, rx) = mpsc::unbounded_channel();
+    let cfg = watcher::Config::default().fields(&format!("metadata.name!={SENTINEL}"));
     tokio::spawn(async move {
-        let mut events = watcher(api, watcher::Config::default())
+        let mut events = watcher(api, cfg)
             .default_backoff()
             .applied_objects()
             .boxed();
@@ -202,54 +222,6 @@ pub fn watch_deployments(client: &Client, ns: &str) -> mpsc::UnboundedReceiver<S
         }
     });
     rx
-}
-
-/// The scheduler's `Scheduled` Events in `ns`: one events.k8s.io Event per pod bound, which
-/// the API server counts with the reloader's Events; `reloader_requests` less these.
-pub async fn scheduler_events(client: &Client, ns: &str) -> Result<f64> {
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
-    let lp = kube::api::ListParams::default().fields("reason=Scheduled");
-    let list = api
-        .list(&lp)
-        .await
-        .map_err(|e| format!("list Events: {e}"))?;
-    Ok(list.items.len() as f64)
-}
-
-/// Requests a reloader makes, from the API server's `apiserver_request_total`: reads and
-/// writes of configs, workloads and events.k8s.io Events. Watches (long-running) and PUTs
-/// are left out: the controller-manager's own reaction to a rollout is status and
-/// annotation PUTs and ReplicaSet writes, which are not the reloader's cost.
-pub async fn reloader_requests(client: &Client) -> Result<f64> {
-    let req = http::Request::get("/metrics")
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
-    let text = client
-        .request_text(req)
-        .await
-        .map_err(|e| format!("apiserver /metrics: {e}"))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.strip_prefix("apiserver_request_total{"))
-        .filter_map(|l| {
-            let (labels, value) = l.rsplit_once("} ")?;
-            let label = |k: &str| {
-                let start = labels.find(&format!("{k}=\""))? + k.len() + 2;
-                labels[start..].split('"').next()
-            };
-            let resource = label("resource")?;
-            let group = label("group")?;
-            let counted = match resource {
-                "events" => group == "events.k8s.io",
-                "configmaps" | "secrets" | "deployments" | "statefulsets" | "daemonsets"
-                | "cronjobs" | "jobs" | "rollouts" => true,
-                _ => false,
-            };
-            let verb_ok = !matches!(label("verb")?, "WATCH" | "PUT");
-            (counted && verb_ok && label("subresource")?.is_empty())
-                .then(|| value.parse::<f64>().ok())?
-        })
-        .sum())
 }
 
 /// Counts the pods created in a namespace after the watch's initial list (every uid not

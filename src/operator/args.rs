@@ -158,6 +158,11 @@ pub struct OperatorArgs {
     #[arg(long, default_value = "100")]
     pub reload_burst: u32,
 
+    /// Workload writes in flight at once across the operator (0: no limit); the rest wait
+    /// their turn. Each write in flight holds a connection to the API server.
+    #[arg(long, default_value = "16")]
+    pub write_concurrency: u32,
+
     /// Health-gated waves: at most this many workloads rolling at once, each counted until
     /// its rollout completes or --rollout-timeout passes (0: no limit, stakater's way).
     #[arg(long, default_value = "0")]

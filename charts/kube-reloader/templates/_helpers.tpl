@@ -195,6 +195,7 @@ values file must not turn reloading off. */}}
 {{- $args = append $args (printf "--reload-rate=%v" $r.rateLimit.rate) }}
 {{- $args = append $args (printf "--reload-burst=%v" $r.rateLimit.burst) }}
 {{- $args = append $args (printf "--min-reload-interval=%s" $r.rateLimit.minReloadInterval) }}
+{{- $args = append $args (printf "--write-concurrency=%v" $r.rateLimit.writeConcurrency) }}
 {{- $args = append $args (printf "--live-engine-stall=%s" $r.liveness.engineStall) }}
 {{- $args = append $args (printf "--live-watch-broken=%s" $r.liveness.watchBroken) }}
 {{- if gt (int $r.waves.maxConcurrent) 0 }}

@@ -105,9 +105,17 @@ pub enum WriteOutcome {
     },
 }
 
+/// Notices (Events and alerts after a write) sent at once: a lane of their own, so a write
+/// slot (`--write-concurrency`) is free as soon as its write lands, and a fan-out's writes
+/// are not slowed by as many Event POSTs competing with them.
+const NOTICES: u32 = 2;
+
 #[derive(Clone)]
 pub struct Applier {
     client: Client,
+    /// The notices lane: `NOTICES` permits, and the notice tasks to await at shutdown.
+    notices: Arc<tokio::sync::Semaphore>,
+    notice_tasks: tokio_util::task::TaskTracker,
     /// Where Job re-creations are recorded (the state namespace), if state is persisted.
     job_records: Option<job_records::JobRecords>,
     /// Built only when a webhook or alerts are configured.
@@ -137,6 +145,8 @@ impl Applier {
             tracing::error!(error = %e, "webhooks and alerts cannot be sent");
         }
         Applier {
+            notices: Arc::new(tokio::sync::Semaphore::new(NOTICES as usize)),
+            notice_tasks: tokio_util::task::TaskTracker::new(),
             job_records: state_namespace.map(|ns| job_records::JobRecords::new(client.clone(), ns)),
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -363,6 +373,50 @@ impl Applier {
         }
     }
 
+    /// A reload's Events (one per config, stakater's text) and alerts, in the notices
+    /// lane (`NOTICES` at once).
+    async fn notify_reloaded(&self, facts: &WorkloadFacts, configs: &[ConfigKey]) {
+        let Ok(_lane) = self.notices.acquire().await else {
+            return;
+        };
+        for c in configs {
+            let note = format!(
+                "Changes detected in '{}' of type '{}' in namespace '{}', Updated '{}' of type '{}' in namespace '{}'",
+                c.name,
+                c.kind.stakater_type(),
+                c.namespace,
+                facts.key.name,
+                facts.key.kind,
+                facts.key.namespace
+            );
+            let (key, uid) = (&facts.key, &facts.uid);
+            self.event(key, uid, EventType::Normal, "Reloaded", note)
+                .await;
+            if let Some(alert) = &self.opts.alert {
+                let text = alert_text(
+                    &alert.additional_info,
+                    &c.name,
+                    c.kind.stakater_type(),
+                    &c.namespace,
+                    &facts.key.name,
+                    facts.key.kind.as_str(),
+                );
+                let (body, content_type) = alert_body(&alert.sink, &text);
+                if let Err(e) =
+                    async { self.notifier()?.alert(&alert.url, body, content_type).await }.await
+                {
+                    tracing::warn!(workload = %facts.key, error = %e, "alert not delivered");
+                }
+            }
+        }
+    }
+
+    /// Waits until the notices under way are sent (at shutdown, after the last writes).
+    pub async fn notices_sent(&self) {
+        self.notice_tasks.close();
+        self.notice_tasks.wait().await;
+    }
+
     pub async fn apply(&self, facts: &WorkloadFacts, write: &Write, attempts: u32) -> WriteOutcome {
         // A Rollout with workloadRef is rolled through the Deployment whose template it
         // runs: Argo starts a new revision when that template changes.
@@ -412,37 +466,9 @@ impl Applier {
         match result {
             Ok(_) => {
                 tracing::info!(workload = %facts.key, configs = ?names, "reloaded");
-                for c in &write.configs {
-                    let note = format!(
-                        "Changes detected in '{}' of type '{}' in namespace '{}', Updated '{}' of type '{}' in namespace '{}'",
-                        c.name,
-                        c.kind.stakater_type(),
-                        c.namespace,
-                        facts.key.name,
-                        facts.key.kind,
-                        facts.key.namespace
-                    );
-                    let (key, uid) = (&facts.key, &facts.uid);
-                    self.event(key, uid, EventType::Normal, "Reloaded", note)
-                        .await;
-                    if let Some(alert) = &self.opts.alert {
-                        let text = alert_text(
-                            &alert.additional_info,
-                            &c.name,
-                            c.kind.stakater_type(),
-                            &c.namespace,
-                            &facts.key.name,
-                            facts.key.kind.as_str(),
-                        );
-                        let (body, content_type) = alert_body(&alert.sink, &text);
-                        if let Err(e) =
-                            async { self.notifier()?.alert(&alert.url, body, content_type).await }
-                                .await
-                        {
-                            tracing::warn!(workload = %facts.key, error = %e, "alert not delivered");
-                        }
-                    }
-                }
+                let (this, facts, configs) = (self.clone(), facts.clone(), write.configs.clone());
+                let tasks = &self.notice_tasks;
+                tasks.spawn(async move { this.notify_reloaded(&facts, &configs).await });
                 WriteOutcome::Written
             }
             Err(Failed::Gone) => {

@@ -183,11 +183,12 @@ impl Engine {
                 .stakater
                 .queue_depth
                 .set(self.pending.len() as i64);
-            // A follower keeps its pending reloads and resumes for when it leads.
+            // A follower keeps its pending reloads and resumes for when it leads; with
+            // every write slot taken, a write's outcome wakes the loop, not a due time.
             let writes = self
                 .pending
                 .iter()
-                .filter(|(k, _)| !self.in_flight.contains_key(*k))
+                .filter(|(k, _)| !self.in_flight.contains_key(*k) && !self.writes_full())
                 .map(|(_, p)| p.due)
                 .chain(self.resumes.values().copied())
                 .filter(|_| self.is_leader());
@@ -256,6 +257,12 @@ impl Engine {
                 in_flight = self.in_flight.len(),
                 "writes still in flight at exit"
             );
+        }
+        if tokio::time::timeout(DRAIN, self.applier.notices_sent())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Events or alerts of the last writes still unsent at exit");
         }
         // Wait for a flush under way, then write what is fully applied.
         if self.persist.as_ref().is_some_and(|p| p.is_flushing())

@@ -49,6 +49,7 @@ impl Engine {
     }
 
     pub(super) fn on_watch(&mut self, msg: WatchMsg) {
+        self.state_may_have_changed();
         if let WatchMsg::Init { stream } | WatchMsg::InitApply { stream, .. } = &msg {
             self.listing(*stream);
         }
@@ -257,6 +258,8 @@ impl Engine {
     /// Store writes go through these so `kube_reloader_watched_objects` stays exact.
     pub(super) fn put_config(&mut self, key: ConfigKey, entry: ConfigEntry) -> Option<ConfigEntry> {
         let kind = key.kind.as_str();
+        let before = self.store.config(&key).map(|e| e.hash);
+        self.config_changing(&key, before, Some(entry.hash));
         let old = self.store.put_config(key, entry);
         if old.is_none() {
             self.watched_gauge(kind).inc();
@@ -265,6 +268,8 @@ impl Engine {
     }
 
     pub(super) fn remove_config(&mut self, key: &ConfigKey) -> Option<ConfigEntry> {
+        let before = self.store.config(key).map(|e| e.hash);
+        self.config_changing(key, before, None);
         let old = self.store.remove_config(key);
         if old.is_some() {
             self.watched_gauge(key.kind.as_str()).dec();

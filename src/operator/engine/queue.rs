@@ -193,6 +193,11 @@ impl Engine {
         }
     }
 
+    /// `--write-concurrency` writes are in flight.
+    pub(super) fn writes_full(&self) -> bool {
+        self.in_flight.len() >= self.opts.write_concurrency
+    }
+
     pub(super) fn dispatch_due(&mut self) {
         if !self.is_leader() {
             return;
@@ -212,6 +217,10 @@ impl Engine {
         // deferred without being planned (in a storm, planning each for every token wastes).
         let mut limited: Option<Instant> = None;
         for key in due {
+            // The rest stay pending and due; a write's outcome turns the loop again.
+            if self.writes_full() {
+                break;
+            }
             let Some(p) = self.pending.remove(&key) else {
                 continue;
             };
@@ -270,6 +279,7 @@ impl Engine {
     }
 
     pub(super) fn on_done(&mut self, done: Done) {
+        self.state_may_have_changed();
         self.in_flight.remove(&done.key);
         let rolls = matches!(done.outcome, WriteOutcome::Written) && !self.opts.dry_run;
         self.wave_written(&done.key, rolls);

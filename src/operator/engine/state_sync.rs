@@ -9,9 +9,12 @@ use tokio::{sync::mpsc, time::Instant};
 use super::{Effect, Engine, Replies};
 use crate::operator::{
     metrics::ResultLabels,
-    model::kinds::{ConfigKey, ConfigKind},
+    model::{
+        hash::ConfigHash,
+        kinds::{ConfigKey, ConfigKind},
+    },
     state::{
-        self, Missed, State,
+        self, Missed, ShardDigest, State, StateDiff,
         configmaps::{Loaded, StateStore},
     },
 };
@@ -21,13 +24,21 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Persist {
     store: StateStore,
-    /// The state as last computed for the shards.
-    state: State,
-    /// Each shard's text as it is stored (`None`: no such ConfigMap).
-    texts: Vec<Option<String>>,
+    /// The state as read, until the catch-up compares it with the caches.
+    read: State,
+    /// From the catch-up on, the state as last computed, as where it differs from the
+    /// caches (kept up to date by `config_changing`).
+    diff: StateDiff,
+    /// A digest of each shard's text as it is stored (`None`: no such ConfigMap): enough
+    /// to tell a changed shard, at 20 bytes instead of a line per config.
+    stored: Vec<Option<ShardDigest>>,
     phase: Phase,
     flushing: bool,
     next: Instant,
+    /// What the state is computed from (the caches, the outstanding reloads, a failed
+    /// shard) may have changed since it was last computed. An idle operator computes
+    /// nothing and does not wake for it: encoding every config is its costliest turn.
+    changed: bool,
 }
 
 /// Where the state stands for this replica.
@@ -60,11 +71,13 @@ impl Persist {
     pub fn unread(store: StateStore) -> Self {
         Persist {
             store,
-            state: State::default(),
-            texts: vec![None; crate::operator::state::SHARDS],
+            read: State::default(),
+            diff: StateDiff::default(),
+            stored: vec![None; crate::operator::state::SHARDS],
             phase: Phase::Stale,
             flushing: false,
             next: Instant::now(),
+            changed: true,
         }
     }
 
@@ -72,8 +85,13 @@ impl Persist {
         self.phase = Phase::Read {
             first_run: loaded.state.is_none(),
         };
-        self.state = loaded.state.unwrap_or_default();
-        self.texts = loaded.texts;
+        self.read = loaded.state.unwrap_or_default();
+        self.stored = loaded
+            .texts
+            .iter()
+            .map(|t| t.as_deref().map(ShardDigest::of))
+            .collect();
+        self.changed = true;
     }
 }
 
@@ -90,15 +108,42 @@ impl Flushed {
 
 impl Engine {
     /// When the next flush is due (none before the catch-up, none while one runs, none
-    /// while following).
+    /// while following, none while nothing it derives from changed).
     pub(super) fn next_flush(&self) -> Option<Instant> {
         let p = self.persist.as_ref()?;
-        (p.phase == Phase::Active && !p.flushing && self.is_leader()).then_some(p.next)
+        let due = p.phase == Phase::Active && !p.flushing && p.changed && self.is_leader();
+        due.then_some(p.next)
+    }
+
+    /// The caches change `key` from `before` to `after` (`None`: absent); called before
+    /// they do, so the state computed last stays known where it now differs from them.
+    pub(super) fn config_changing(
+        &mut self,
+        key: &ConfigKey,
+        before: Option<ConfigHash>,
+        after: Option<ConfigHash>,
+    ) {
+        if let Some(p) = self.persist.as_mut()
+            && p.phase == Phase::Active
+        {
+            p.diff.cache_changing(key, before, after);
+        }
+    }
+
+    /// Something the state derives from may have changed: a watch message, a write's
+    /// outcome, a state read, a leadership change, a webhook sent. Not the heartbeat nor
+    /// dispatching (a reload in flight is as outstanding as a pending one), so an idle
+    /// operator stops flushing once the state is stored.
+    pub(super) fn state_may_have_changed(&mut self) {
+        if let Some(p) = self.persist.as_mut() {
+            p.changed = true;
+        }
     }
 
     /// Leadership gained: the state the previous leader kept is read again, then caught up
     /// with. Lost: stop flushing; the new leader owns the state.
     pub(super) fn on_leadership(&mut self, leader: bool) {
+        self.state_may_have_changed();
         let Some(p) = self.persist.as_mut() else {
             return;
         };
@@ -118,6 +163,7 @@ impl Engine {
     }
 
     pub(super) fn on_state_read(&mut self, loaded: Loaded) {
+        self.state_may_have_changed();
         let Some(p) = self.persist.as_mut() else {
             return;
         };
@@ -142,7 +188,10 @@ impl Engine {
             return;
         };
         p.next = Instant::now();
-        if p.texts[state::ANCHOR].is_none() {
+        let read = std::mem::take(&mut p.read);
+        let current = self.store.configs().map(|(k, e)| (k, e.hash));
+        p.diff = StateDiff::of(&read, current, |k| self.store.config(k).is_some());
+        if p.stored[state::ANCHOR].is_none() {
             let at = crate::operator::state::configmaps::describe(&p.store.namespace);
             self.ready.send_modify(|r| r.state_unstored = Some(at));
         }
@@ -152,7 +201,7 @@ impl Engine {
             tracing::info!("no persisted state: first run, nothing to catch up");
             return;
         }
-        let persisted = &p.state;
+        let persisted = &read;
         let current = self.store.configs().map(|(k, e)| (k, e.hash));
         let missed = state::missed(persisted, current);
         tracing::info!(
@@ -194,18 +243,18 @@ impl Engine {
         if self.next_flush().is_none_or(|t| t > now) {
             return;
         }
+        let mut p = self.persist.take().expect("checked above");
+        let cached = |k: &ConfigKey| self.store.config(k).is_some();
+        p.diff.advance(&self.outstanding(), cached);
         let current = self.store.configs().map(|(k, e)| (k, e.hash));
-        let previous = &self.persist.as_ref().expect("checked above").state;
-        let next = state::advance(previous, current, &self.outstanding());
-        let p = self.persist.as_mut().expect("checked above");
+        let dirty = dirty_shards(&p.stored, &p.diff.encode(current, cached));
         p.next = now + FLUSH_EVERY;
-        let dirty = dirty_shards(&p.texts, &state::encode(&next));
-        p.state = next;
-        if dirty.is_empty() {
-            return;
+        p.changed = false;
+        if !dirty.is_empty() {
+            p.flushing = true;
+            self.effects.push(Effect::Flush(p.store.clone(), dirty));
         }
-        p.flushing = true;
-        self.effects.push(Effect::Flush(p.store.clone(), dirty));
+        self.persist = Some(p);
     }
 
     pub(super) fn on_flushed(&mut self, done: Flushed) {
@@ -220,12 +269,14 @@ impl Engine {
                 .get_or_create(&ResultLabels { result })
                 .inc();
             if ok {
-                p.texts[shard] = Some(text);
+                p.stored[shard] = Some(ShardDigest::of(&text));
             } else {
+                // Written again at the next flush.
+                p.changed = true;
                 self.metrics.error("state");
             }
         }
-        if p.texts[state::ANCHOR].is_some() && self.ready.borrow().state_unstored.is_some() {
+        if p.stored[state::ANCHOR].is_some() && self.ready.borrow().state_unstored.is_some() {
             tracing::info!(at = %crate::operator::state::configmaps::describe(&p.store.namespace), "first state stored; ready");
             self.ready.send_modify(|r| r.state_unstored = None);
         }
@@ -256,12 +307,12 @@ impl Engine {
 }
 
 /// The shards to write, the anchor last (and always, until it exists).
-fn dirty_shards(stored: &[Option<String>], wanted: &[String]) -> Vec<(usize, String)> {
+fn dirty_shards(stored: &[Option<ShardDigest>], wanted: &[String]) -> Vec<(usize, String)> {
     let mut dirty: Vec<(usize, String)> = wanted
         .iter()
         .enumerate()
         .filter(|(i, text)| match &stored[*i] {
-            Some(old) => old != *text,
+            Some(old) => *old != ShardDigest::of(text),
             // An empty shard that does not exist stays absent; the anchor never does.
             None => !text.is_empty() || *i == state::ANCHOR,
         })
@@ -299,7 +350,8 @@ mod tests {
 
     #[test]
     fn only_changed_or_new_non_empty_shards_are_written() {
-        let stored = vec![Some("a\n".to_owned()), None, None, Some("d\n".to_owned())];
+        let d = |t: &str| Some(ShardDigest::of(t));
+        let stored = vec![d("a\n"), None, None, d("d\n")];
         let wanted = ["a\n", "", "c\n", ""].map(String::from);
         let dirty = dirty_shards(&stored, &wanted);
         assert_eq!(dirty, [(2, "c\n".to_owned()), (3, String::new())]);
@@ -307,7 +359,7 @@ mod tests {
 
     #[test]
     fn the_anchor_is_written_last_and_even_empty_until_it_exists() {
-        let stored = vec![None, None, Some("c\n".to_owned())];
+        let stored = vec![None, None, Some(ShardDigest::of("c\n"))];
         let wanted = ["", "b\n", "c2\n"].map(String::from);
         let dirty = dirty_shards(&stored, &wanted);
         assert_eq!(

@@ -677,3 +677,47 @@ async fn a_rollout_that_never_completes_gives_its_slot_back_at_the_timeout() {
     t.done(WriteOutcome::Retry { attempts: 1 });
     assert_eq!(wrote(&t.due_writes()), ["b"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_engine_does_not_compute_the_state_again() {
+    let persisted = State::from([(cm_key("cfg"), hash::of_str("0"))]);
+    let mut t = harness(&[], Some(persisted));
+    t.start(
+        vec![config("cfg", "0")],
+        vec![app("app", &["cfg"], json!({}))],
+    );
+    assert!(
+        t.engine.next_flush().is_some(),
+        "the first flush after the catch-up"
+    );
+    t.engine.maybe_flush();
+    for e in std::mem::take(&mut t.engine.effects) {
+        if let Effect::Flush(_, dirty) = e {
+            t.engine.on_flushed(Flushed::stored(dirty));
+        }
+    }
+    advance(60.0).await;
+    assert_eq!(
+        t.engine.next_flush(),
+        None,
+        "nothing changed: no wake-up for it"
+    );
+    t.live(CONFIGS, config("cfg", "1"));
+    assert!(t.engine.next_flush().is_some(), "a change: flushed again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn writes_in_flight_stay_within_the_write_concurrency() {
+    let mut t = harness(&["--write-concurrency=2", "--reload-rate=0"], None);
+    let apps = (0..5).map(|i| app(&format!("app-{i}"), &["cfg"], json!({})));
+    t.start(vec![config("cfg", "0")], apps.collect());
+    t.live(CONFIGS, config("cfg", "1"));
+    assert_eq!(t.due_writes().len(), 2, "two slots");
+    assert_eq!(t.due_writes().len(), 0, "none free");
+    assert!(t.engine.writes_full(), "the loop waits for an outcome");
+    t.done(WriteOutcome::Written);
+    assert_eq!(t.due_writes().len(), 1, "one slot freed");
+    t.done(WriteOutcome::Written);
+    t.done(WriteOutcome::Written);
+    assert_eq!(t.due_writes().len(), 2, "the last two");
+}

@@ -64,6 +64,7 @@ impl Engine {
     }
 
     pub(super) fn on_webhook_done(&mut self, WebhookDone(sent): WebhookDone) {
+        self.state_may_have_changed();
         let w = &mut self.webhooks;
         w.sending = false;
         match sent {

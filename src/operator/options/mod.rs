@@ -56,6 +56,8 @@ pub struct Options {
     pub argo_rollouts: bool,
     pub alert: Option<AlertConfig>,
     pub limits: Limits,
+    /// `--write-concurrency` (`usize::MAX` when 0).
+    pub write_concurrency: usize,
     /// `--max-concurrent-rollouts` (none when 0).
     pub waves: Option<WaveLimits>,
     /// `--live-engine-stall`, `--live-watch-broken`.
@@ -286,6 +288,10 @@ impl Options {
                 min_reload_interval: a.min_reload_interval,
             },
             liveness,
+            write_concurrency: match a.write_concurrency {
+                0 => usize::MAX,
+                n => n as usize,
+            },
             waves: (a.max_concurrent_rollouts > 0).then_some(WaveLimits {
                 max: a.max_concurrent_rollouts as usize,
                 timeout: a.rollout_timeout,
