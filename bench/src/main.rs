@@ -109,11 +109,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
 
 async fn run(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
-    let kc = Kubeconfig::read_from(&args.kubeconfig).map_err(|e| e.to_string())?;
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let client = Client::try_from(config).map_err(|e| e.to_string())?;
+    let client = client_of(&args.kubeconfig).await?;
     let profile = match (args.quick, args.full) {
         (true, _) => Profile::Quick,
         (_, true) => Profile::Full,
@@ -127,14 +123,9 @@ async fn run(args: Args) -> Result<(), String> {
         .kubeconfig
         .parent()
         .ok_or("the kubeconfig has no folder")?;
-    let plane = Plane {
-        client,
-        operator_kubeconfig: plane_dir.join("operator.kubeconfig"),
-        audit_log: plane_dir.join("audit.log"),
-        out: args.out.clone(),
-        run: format!("{}", secs % 1_000_000),
-    };
-    for f in [&plane.operator_kubeconfig, &plane.audit_log] {
+    let operator_kubeconfig = plane_dir.join("operator.kubeconfig");
+    let audit_log = plane_dir.join("audit.log");
+    for f in [&operator_kubeconfig, &audit_log] {
         if !f.exists() {
             return Err(format!(
                 "{} is missing: the plane predates the bench's operator identity; \
@@ -143,6 +134,14 @@ async fn run(args: Args) -> Result<(), String> {
             ));
         }
     }
+    let plane = Plane {
+        client,
+        as_operator: client_of(&operator_kubeconfig).await?,
+        operator_kubeconfig,
+        audit_log,
+        out: args.out.clone(),
+        run: format!("{}", secs % 1_000_000),
+    };
     let subjects = subjects(&args);
     let wants = |s: &str| args.scenario.as_deref().is_none_or(|x| x == s);
     if args.scenario.as_deref() == Some("soak") {
@@ -327,4 +326,12 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cpus} cores, {model}")
+}
+
+async fn client_of(kubeconfig: &std::path::Path) -> Result<Client, String> {
+    let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| e.to_string())?;
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Client::try_from(config).map_err(|e| e.to_string())
 }

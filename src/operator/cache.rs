@@ -1,6 +1,6 @@
 //! The compact caches: each config as its hash and a few flags (never its data), each
-//! workload as its reload-relevant facts, and a reverse index from a config to the
-//! workloads that reference or name it, so a change costs no LIST of workloads.
+//! workload as its reload-relevant facts, and, beside each config, the workloads that
+//! reference or name it, so a change costs no LIST of workloads.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -14,33 +14,108 @@ use crate::operator::model::{
 
 #[derive(Default)]
 pub struct Store {
-    configs: HashMap<ConfigKey, ConfigEntry>,
+    /// Every config that is cached, or referenced or named by a workload, or both: one
+    /// key per config, so the reverse index costs no second copy of it (S2 in bench/).
+    configs: HashMap<ConfigKey, Slot>,
+    /// How many slots hold an entry (a config the caches have seen).
+    cached: usize,
     workloads: HashMap<WorkloadKey, Arc<WorkloadFacts>>,
-    by_config: HashMap<ConfigKey, HashSet<WorkloadKey>>,
     /// Workloads with a regex reload item, by namespace.
     with_patterns: HashMap<String, HashSet<WorkloadKey>>,
 }
 
+/// One config: its entry once the caches have seen it, and the workloads that use it.
+#[derive(Default)]
+struct Slot {
+    entry: Option<ConfigEntry>,
+    users: Users,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.entry.is_none() && matches!(self.users, Users::None)
+    }
+}
+
+/// Nearly every config has one user: it is held inline, and a map only for shared ones.
+#[derive(Default)]
+enum Users {
+    #[default]
+    None,
+    One(Arc<WorkloadFacts>),
+    // Boxed: a map inline would make every config's slot 40 bytes larger, for the few shared.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<WorkloadKey, Arc<WorkloadFacts>>>),
+}
+
+impl Users {
+    fn add(&mut self, facts: &Arc<WorkloadFacts>) {
+        match self {
+            Users::None => *self = Users::One(facts.clone()),
+            Users::One(one) if one.key == facts.key => *one = facts.clone(),
+            Users::One(one) => {
+                let many = [one.clone(), facts.clone()].map(|f| (f.key.clone(), f));
+                *self = Users::Many(Box::new(many.into_iter().collect()));
+            }
+            Users::Many(many) => {
+                many.insert(facts.key.clone(), facts.clone());
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &WorkloadKey) {
+        match self {
+            Users::One(one) if one.key == *key => *self = Users::None,
+            Users::Many(many) => {
+                many.remove(key);
+                if many.len() <= 1 {
+                    let last = many.drain().next().map(|(_, last)| last);
+                    *self = last.map_or(Users::None, Users::One);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = &Arc<WorkloadFacts>> + '_> {
+        match self {
+            Users::None => Box::new(std::iter::empty()),
+            Users::One(one) => Box::new(std::iter::once(one)),
+            Users::Many(many) => Box::new(many.values()),
+        }
+    }
+}
+
 impl Store {
     pub fn config(&self, key: &ConfigKey) -> Option<&ConfigEntry> {
-        self.configs.get(key)
+        self.configs.get(key)?.entry.as_ref()
     }
 
     /// Records a config and returns what was there before.
     pub fn put_config(&mut self, key: ConfigKey, entry: ConfigEntry) -> Option<ConfigEntry> {
-        self.configs.insert(key, entry)
+        let before = self.configs.entry(key).or_default().entry.replace(entry);
+        self.cached += usize::from(before.is_none());
+        before
     }
 
     pub fn remove_config(&mut self, key: &ConfigKey) -> Option<ConfigEntry> {
-        self.configs.remove(key)
+        let slot = self.configs.get_mut(key)?;
+        let before = slot.entry.take()?;
+        self.cached -= 1;
+        if slot.is_empty() {
+            self.configs.remove(key);
+        }
+        Some(before)
     }
 
     pub fn config_count(&self) -> usize {
-        self.configs.len()
+        self.cached
     }
 
     pub fn configs(&self) -> impl Iterator<Item = (&ConfigKey, &ConfigEntry)> {
-        self.configs.iter()
+        self.configs
+            .iter()
+            .filter_map(|(k, slot)| Some((k, slot.entry.as_ref()?)))
     }
 
     pub fn workload(&self, key: &WorkloadKey) -> Option<&Arc<WorkloadFacts>> {
@@ -59,6 +134,7 @@ impl Store {
     pub fn put_workload(&mut self, facts: WorkloadFacts) -> Option<Arc<WorkloadFacts>> {
         let key = facts.key.clone();
         let old = self.remove_workload(&key);
+        let facts = Arc::new(facts);
         let (named, any_regex) = facts.named();
         let referenced = facts.refs.refs.iter().map(|r| (r.kind, r.name.clone()));
         for (kind, name) in referenced.chain(named) {
@@ -67,7 +143,7 @@ impl Store {
                 namespace: key.namespace.clone(),
                 name,
             };
-            self.by_config.entry(ck).or_default().insert(key.clone());
+            self.configs.entry(ck).or_default().users.add(&facts);
         }
         if any_regex {
             self.with_patterns
@@ -75,7 +151,7 @@ impl Store {
                 .or_default()
                 .insert(key.clone());
         }
-        self.workloads.insert(key, Arc::new(facts));
+        self.workloads.insert(key, facts);
         old
     }
 
@@ -89,10 +165,10 @@ impl Store {
                 namespace: key.namespace.clone(),
                 name,
             };
-            if let Some(set) = self.by_config.get_mut(&ck) {
-                set.remove(key);
-                if set.is_empty() {
-                    self.by_config.remove(&ck);
+            if let Some(slot) = self.configs.get_mut(&ck) {
+                slot.users.remove(key);
+                if slot.is_empty() {
+                    self.configs.remove(&ck);
                 }
             }
         }
@@ -108,17 +184,22 @@ impl Store {
     /// The workloads that might roll when `config` changes: those that reference it or
     /// name it literally, plus those of its namespace with a regex reload item.
     pub fn candidates(&self, config: &ConfigKey) -> Vec<Arc<WorkloadFacts>> {
-        let direct = self.by_config.get(config).into_iter().flatten();
+        let direct = self
+            .configs
+            .get(config)
+            .into_iter()
+            .flat_map(|s| s.users.iter());
         let patterned = self
             .with_patterns
             .get(&config.namespace)
             .into_iter()
-            .flatten();
+            .flatten()
+            .filter_map(|k| self.workloads.get(k));
         let mut seen = HashSet::new();
         direct
             .chain(patterned)
-            .filter(|k| seen.insert(*k))
-            .filter_map(|k| self.workloads.get(k).cloned())
+            .filter(|f| seen.insert(&f.key))
+            .cloned()
             .collect()
     }
 }
@@ -212,6 +293,46 @@ mod tests {
         assert_eq!(names(s.candidates(&cm("ns", "b"))), ["w"]);
         s.remove_workload(&facts("w", &[], &[]).key);
         assert!(s.candidates(&cm("ns", "b")).is_empty());
-        assert!(s.by_config.is_empty() && s.with_patterns.is_empty());
+        assert!(s.configs.is_empty() && s.with_patterns.is_empty());
+    }
+
+    #[test]
+    fn a_shared_config_keeps_each_user_until_it_goes() {
+        let mut s = Store::default();
+        for w in ["a", "b", "c"] {
+            s.put_workload(facts(w, &[], &["shared"]));
+        }
+        assert_eq!(names(s.candidates(&cm("ns", "shared"))), ["a", "b", "c"]);
+        s.remove_workload(&facts("b", &[], &[]).key);
+        assert_eq!(names(s.candidates(&cm("ns", "shared"))), ["a", "c"]);
+        s.remove_workload(&facts("a", &[], &[]).key);
+        s.put_workload(facts("c", &[], &["shared", "other"]));
+        assert_eq!(names(s.candidates(&cm("ns", "shared"))), ["c"]);
+        s.remove_workload(&facts("c", &[], &[]).key);
+        assert!(s.configs.is_empty());
+    }
+
+    #[test]
+    fn a_config_and_its_users_come_and_go_independently() {
+        let mut s = Store::default();
+        let entry = || ConfigEntry {
+            hash: crate::operator::model::hash::ConfigHash::empty(),
+            flags: Default::default(),
+        };
+        s.put_workload(facts("w", &[], &["a"]));
+        assert!(s.config(&cm("ns", "a")).is_none());
+        assert_eq!(s.config_count(), 0);
+        assert!(s.put_config(cm("ns", "a"), entry()).is_none());
+        assert!(s.put_config(cm("ns", "a"), entry()).is_some());
+        assert_eq!((s.config_count(), s.configs().count()), (1, 1));
+        s.remove_workload(&facts("w", &[], &[]).key);
+        assert!(s.config(&cm("ns", "a")).is_some());
+        s.put_workload(facts("w", &[], &["a"]));
+        assert!(s.remove_config(&cm("ns", "a")).is_some());
+        assert!(s.remove_config(&cm("ns", "a")).is_none());
+        assert_eq!((s.config_count(), s.configs().count()), (0, 0));
+        assert_eq!(names(s.candidates(&cm("ns", "a"))), ["w"]);
+        s.remove_workload(&facts("w", &[], &[]).key);
+        assert!(s.configs.is_empty());
     }
 }

@@ -187,14 +187,14 @@ pub async fn writes(
 /// The write ceiling at `n` Deployments: the bench writes the patch S3 needs (the env-var
 /// marker, guarded by the uid, kube-reloader's field manager) to every one of them,
 /// `concurrency` at once (0: all), as kube-reloader with `--reload-rate=0` and that
-/// `--write-concurrency` does, retrying what the API server turns away, and times the
-/// last answer.
+/// `--write-concurrency` does, as the operators' identity (audited as theirs are),
+/// retrying what the API server turns away, and times the last answer.
 pub async fn ceiling(plane: &Plane, n: usize, concurrency: usize) -> Result<CeilingPoint> {
     let client = &plane.client;
     let ns = format!("bench-ceiling-{n}-{}", plane.run);
     cluster::namespace(client, &ns).await?;
     create_fleet(client, &ns, n, 0).await?;
-    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deps: Api<Deployment> = Api::namespaced(plane.as_operator.clone(), &ns);
     let listed = deps
         .list(&ListParams::default())
         .await

@@ -107,6 +107,9 @@ impl Sizes {
 /// requests alone the audit log holds), where results go.
 pub struct Plane {
     pub client: Client,
+    /// The operators' identity, for the write ceiling's patches: the API server audits
+    /// its requests, so the ceiling pays what an operator's writes pay.
+    pub as_operator: Client,
     pub operator_kubeconfig: PathBuf,
     pub audit_log: PathBuf,
     pub out: PathBuf,

@@ -11,6 +11,7 @@ use kube::{
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::json;
+use tokio::sync::watch;
 
 use kube::api::PostParams;
 
@@ -110,12 +111,19 @@ pub enum WriteOutcome {
 /// are not slowed by as many Event POSTs competing with them.
 const NOTICES: u32 = 2;
 
+/// How long a notice gives way to writes in flight: in a fan-out the writes (what rolls
+/// the pods) go first and the Events follow; a steady stream of writes never holds one
+/// back for longer than this.
+const NOTICES_YIELD: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct Applier {
     client: Client,
     /// The notices lane: `NOTICES` permits, and the notice tasks to await at shutdown.
     notices: Arc<tokio::sync::Semaphore>,
     notice_tasks: tokio_util::task::TaskTracker,
+    /// Writes in flight, which notices give way to.
+    writing: Arc<watch::Sender<usize>>,
     /// Where Job re-creations are recorded (the state namespace), if state is persisted.
     job_records: Option<job_records::JobRecords>,
     /// Built only when a webhook or alerts are configured.
@@ -147,6 +155,7 @@ impl Applier {
         Applier {
             notices: Arc::new(tokio::sync::Semaphore::new(NOTICES as usize)),
             notice_tasks: tokio_util::task::TaskTracker::new(),
+            writing: Arc::new(watch::Sender::new(0)),
             job_records: state_namespace.map(|ns| job_records::JobRecords::new(client.clone(), ns)),
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -379,6 +388,8 @@ impl Applier {
         let Ok(_lane) = self.notices.acquire().await else {
             return;
         };
+        let mut writing = self.writing.subscribe();
+        let _ = tokio::time::timeout(NOTICES_YIELD, writing.wait_for(|n| *n == 0)).await;
         for c in configs {
             let note = format!(
                 "Changes detected in '{}' of type '{}' in namespace '{}', Updated '{}' of type '{}' in namespace '{}'",
@@ -427,6 +438,7 @@ impl Applier {
             tracing::info!(workload = %facts.key, configs = ?names, "dry run: would reload");
             return WriteOutcome::Written;
         }
+        let _writing = Writing::start(&self.writing);
         let evict_record = write.markers.iter().find_map(|m| match m {
             Marker::Evict(r) => Some(r.clone()),
             _ => None,
@@ -517,5 +529,21 @@ fn post_params() -> PostParams {
     PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..Default::default()
+    }
+}
+
+/// One write in flight, counted while it lives.
+struct Writing<'a>(&'a watch::Sender<usize>);
+
+impl<'a> Writing<'a> {
+    fn start(count: &'a watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Writing(count)
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }

@@ -721,3 +721,27 @@ async fn writes_in_flight_stay_within_the_write_concurrency() {
     t.done(WriteOutcome::Written);
     assert_eq!(t.due_writes().len(), 2, "the last two");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_write_slots_go_by_priority_then_name_whatever_the_rounds() {
+    let mut t = harness(&["--write-concurrency=2", "--reload-rate=0"], None);
+    let high = |p: &str| json!({ "kube-reloader.io/rollout-priority": p });
+    let apps = vec![
+        app("a", &["cfg"], json!({})),
+        app("b", &["cfg"], json!({})),
+        app("c", &["cfg"], high("3")),
+        app("d", &["cfg"], json!({})),
+        app("e", &["cfg"], high("7")),
+    ];
+    t.start(vec![config("cfg", "0")], apps);
+    t.live(CONFIGS, config("cfg", "1"));
+    // One slot freed at a time: each round takes the next in order, none jumps ahead.
+    let mut order = Vec::new();
+    while order.len() < 5 {
+        t.due_writes();
+        assert!(t.dispatched.len() <= 2, "never more than the slots");
+        order.push(t.dispatched[0].facts.key.name.clone());
+        t.done(WriteOutcome::Written);
+    }
+    assert_eq!(order, ["e", "c", "a", "b", "d"]);
+}

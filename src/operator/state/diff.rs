@@ -8,10 +8,16 @@ use std::collections::{HashMap, HashSet};
 use super::{State, encode};
 use crate::operator::model::{hash::ConfigHash, kinds::ConfigKey};
 
-/// A config absent here is persisted at its cached hash; `Some(h)`: persisted at `h`;
-/// `None`: not persisted at all (created since the last flush).
+/// A config absent from `held` is persisted at its cached hash (or, while `none_persisted`,
+/// not persisted); `Some(h)`: persisted at `h`; `None`: not persisted at all (created since
+/// the last flush).
 #[derive(Debug, Default)]
-pub struct StateDiff(HashMap<ConfigKey, Option<ConfigHash>>);
+pub struct StateDiff {
+    held: HashMap<ConfigKey, Option<ConfigHash>>,
+    /// Nothing persisted yet (a first start): every config would be held as `None` until
+    /// the first flush; this says so without an entry per config.
+    none_persisted: bool,
+}
 
 impl StateDiff {
     /// `persisted` (a whole state, as read) against the caches: `current` lists them,
@@ -21,6 +27,12 @@ impl StateDiff {
         current: impl Iterator<Item = (&'a ConfigKey, ConfigHash)>,
         cached: impl Fn(&ConfigKey) -> bool,
     ) -> Self {
+        if persisted.is_empty() {
+            return StateDiff {
+                held: HashMap::new(),
+                none_persisted: true,
+            };
+        }
         let mut diff = HashMap::new();
         for (key, hash) in current {
             match persisted.get(key) {
@@ -35,7 +47,10 @@ impl StateDiff {
                 diff.insert(key.clone(), Some(*p));
             }
         }
-        StateDiff(diff)
+        StateDiff {
+            held: diff,
+            none_persisted: false,
+        }
     }
 
     /// The caches change `key` from `before` to `after` (`None`: absent): what is persisted
@@ -46,8 +61,8 @@ impl StateDiff {
         before: Option<ConfigHash>,
         after: Option<ConfigHash>,
     ) {
-        if before != after && !self.0.contains_key(key) {
-            self.0.insert(key.clone(), before);
+        if before != after && !self.none_persisted && !self.held.contains_key(key) {
+            self.held.insert(key.clone(), before);
         }
     }
 
@@ -59,7 +74,12 @@ impl StateDiff {
         outstanding: &HashSet<&ConfigKey>,
         cached: impl Fn(&ConfigKey) -> bool,
     ) {
-        self.0.retain(|key, persisted| {
+        if std::mem::take(&mut self.none_persisted) {
+            for key in outstanding {
+                self.held.entry((*key).clone()).or_insert(None);
+            }
+        }
+        self.held.retain(|key, persisted| {
             if !outstanding.contains(key) {
                 return false;
             }
@@ -72,6 +92,10 @@ impl StateDiff {
                 None => false,
             }
         });
+        // The first flush after a start empties a diff of every config: give the table back.
+        if self.held.capacity() > 4 * self.held.len() + 64 {
+            self.held.shrink_to_fit();
+        }
     }
 
     /// Each shard's text, as `state::encode` writes the whole state.
@@ -81,12 +105,12 @@ impl StateDiff {
         cached: impl Fn(&ConfigKey) -> bool,
     ) -> Vec<String> {
         let mut entries: Vec<(&ConfigKey, ConfigHash)> = current
-            .filter_map(|(key, hash)| match self.0.get(key) {
-                None => Some((key, hash)),
+            .filter_map(|(key, hash)| match self.held.get(key) {
+                None => (!self.none_persisted).then_some((key, hash)),
                 Some(p) => p.map(|p| (key, p)),
             })
             .collect();
-        let gone = self.0.iter().filter(|(key, _)| !cached(key));
+        let gone = self.held.iter().filter(|(key, _)| !cached(key));
         entries.extend(gone.filter_map(|(key, p)| p.map(|p| (key, p))));
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         encode(entries)
@@ -94,7 +118,7 @@ impl StateDiff {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0.len()
+        self.held.len()
     }
 }
 
@@ -139,8 +163,9 @@ mod tests {
                 cache.insert(k.clone(), of_str(&format!("{run}-{}", k.name)));
             }
             // What an earlier operator persisted: some of these, some others.
+            // A quarter of the runs are a first start: nothing persisted.
             let mut whole = State::new();
-            for k in &keys {
+            for k in keys.iter().filter(|_| run % 4 != 0) {
                 if rng.below(2) == 0 {
                     continue;
                 }
@@ -209,5 +234,22 @@ mod tests {
             0,
             "nothing outstanding: all at their cached hash"
         );
+    }
+
+    #[test]
+    fn a_first_start_holds_nothing_per_config() {
+        let cache: HashMap<ConfigKey, ConfigHash> = (0..100)
+            .map(|i| (key(&format!("c{i}")), of_str("x")))
+            .collect();
+        let cached = |k: &ConfigKey| cache.contains_key(k);
+        let current = || cache.iter().map(|(k, h)| (k, *h));
+        let mut diff = StateDiff::of(&State::new(), current(), cached);
+        diff.cache_changing(&key("c1"), Some(of_str("x")), Some(of_str("y")));
+        assert_eq!(diff.len(), 0);
+        assert!(diff.encode(current(), cached).iter().all(String::is_empty));
+        let c2 = key("c2");
+        let outstanding = HashSet::from([&c2]);
+        diff.advance(&outstanding, cached);
+        assert_eq!(diff.len(), 1, "only the outstanding one, as unapplied");
     }
 }
